@@ -23,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported (startup stays fast)."""
     parser = argparse.ArgumentParser(
         prog="journey",
         description="Follow a packet through the Linux kernel, stage by stage.",
@@ -32,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        mod = importlib.import_module(f"journey.commands.{module}")
-        mod.add_arguments(p)
-        p.set_defaults(_module=mod)
+        if name == command:
+            mod = importlib.import_module(f"journey.commands.{module}")
+            mod.add_arguments(p)
+            p.set_defaults(_module=mod)
     return parser
 
 
@@ -43,8 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or args_list[0] not in {*COMMANDS, "-h", "--help", "--version"}:
         # `journey` alone (or `journey SNAPSHOT`) opens the TUI.
         args_list = ["tui", *args_list]
-    parser = build_parser()
+    command = args_list[0] if args_list[0] in COMMANDS else None
+    parser = build_parser(command)
     args = parser.parse_args(args_list)
+    if getattr(args, "_module", None) is None:
+        parser.print_help()
+        return 2
     try:
         return int(args._module.run(args))
     except KeyboardInterrupt:

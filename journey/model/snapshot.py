@@ -319,7 +319,7 @@ class Socket:
 
     proto: str  # "tcp" | "udp"
     family: Family
-    state: str  # LISTEN, ESTABLISHED, UNCONN, SYN-SENT, TIME-WAIT, ...
+    state: str  # as ss prints it: LISTEN, ESTAB, UNCONN, SYN-SENT, TIME-WAIT, ...
     local: IPAddress
     local_port: int
     remote: IPAddress | None = None
