@@ -1,0 +1,1 @@
+"""Host snapshot: live collection, file format, importers and parsers of raw tool output."""
