@@ -1,0 +1,1 @@
+"""Renderers: text, JSON, Markdown and rich views of model values. No textual."""
