@@ -20,8 +20,8 @@ ANSI = re.compile(r"\x1b\[")
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(journey.cli, "COMMANDS", {k: v for k, v in journey.cli.COMMANDS.items()
-                                                  if k in ("snapshot", "show")})
+    # piped output is 120 columns unless COLUMNS says otherwise (xdist workers may set it)
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture(scope="module")
