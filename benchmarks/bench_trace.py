@@ -36,7 +36,6 @@ from journey.model import (
     Family,
     HostSnapshot,
     Interface,
-    IptablesDump,
     PartState,
     PartStatus,
     Provenance,

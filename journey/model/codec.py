@@ -81,7 +81,7 @@ def _decode(tp: Any, data: Any, path: str) -> Any:
             return _ip(ipaddress.ip_address, data, path)
         if all(a in _IP_NET for a in members):
             return _ip(lambda s: ipaddress.ip_network(s, strict=False), data, path)
-        dcs = [a for a in members if dataclasses.is_dataclass(a)]
+        dcs = [a for a in members if isinstance(a, type) and dataclasses.is_dataclass(a)]
         if dcs and isinstance(data, dict) and "_type" in data:
             for a in dcs:
                 if a.__name__ == data["_type"]:

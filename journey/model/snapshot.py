@@ -12,8 +12,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from journey.model.ruleset import IptablesDump
 from journey.model.family import Family, IPAddress, IPNetwork
+from journey.model.ruleset import IptablesDump
 
 # Well-known routing table ids.
 RT_TABLE_UNSPEC = 0
