@@ -1,0 +1,2 @@
+"""Kernel differential suite: scenarios built in namespaces, packets sent for real, compared with
+``journey.engine.simulate``."""
