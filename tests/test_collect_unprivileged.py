@@ -32,14 +32,30 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+@functools.cache
 def _pythonpath() -> str:
+    """A world-readable copy of the two pure-Python packages the collector needs.
+
+    The checkout (or CI's clone) may live under a directory nobody cannot read (/root), so the
+    packages are copied to a fresh directory under /tmp (removed at interpreter exit).
+    """
+    import atexit
+
     import pyroute2
 
     import journey
 
-    dirs = [str(Path(journey.__file__).resolve().parent.parent),
-            str(Path(pyroute2.__file__).resolve().parent.parent)]
-    return os.pathsep.join(dict.fromkeys(dirs))
+    root = tempfile.mkdtemp(prefix="jtco-nobody-")
+    atexit.register(shutil.rmtree, root, True)
+    for pkg in (journey, pyroute2):
+        src = Path(pkg.__file__).resolve().parent
+        shutil.copytree(src, Path(root) / src.name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    return root
 
 
 def _env() -> dict[str, str]:
