@@ -18,7 +18,7 @@ first map entry is taken; xt: parameters lost; unknown expressions: assumed to m
 rule and the verdict are marked uncertain. Nothing is guessed silently.
 
 Pure: depends on ``journey.model``, the engine's netfilter modules, ``journey.engine.routing``
-(lazily, for fib) and ``journey.render.nft_text`` (pure text); no I/O, no textual, no rich.
+(lazily, for fib) and ``journey.model.nft_text`` (pure text); no I/O, no textual, no rich.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from journey.model.nft import JSON, JMap, NftChain, NftRule, NftRuleset, NftSet,
 from journey.model.packet import Packet
 from journey.model.ruleset import Backend
 from journey.model.snapshot import HostSnapshot
-from journey.render.nft_text import expr_text, stmt_text
+from journey.model.nft_text import expr_text, stmt_text
 
 __all__ = [
     "NFT_DUMP",
@@ -1306,6 +1306,8 @@ class _CRule:
     steps: tuple[tuple[Step, bool, str], ...]
     ref: RuleRef
     counters: str | None
+    text: str | None = None  # rendered once
+    fail_memo: dict[int, RuleEval] = field(default_factory=dict)  # exact failures, per statement
 
 
 class NativeRuleset:
@@ -1375,8 +1377,10 @@ def iptables_nft_tables(snap: HostSnapshot, ruleset: NftRuleset) -> tuple[tuple[
             continue
         d = dumps.get(t.family)
         it = d.table(t.name) if d is not None else None
-        if it is None:
+        if it is None or d is None:
             continue  # not in iptables-save: evaluated natively (xt statements uncertain)
+        if f"Table `{t.name}' contains incompatible" in d.text:
+            continue  # iptables-save saw a native table of that name it cannot print
         names = {c.name for c in t.chains}
         if t.has_xt or {c.name for c in it.chains} <= names or names <= {c.name for c in it.chains}:
             out.append((t.family, t.name))
@@ -1453,9 +1457,11 @@ class NativeResult:
 def _rule_eval(cr: _CRule, matched: bool, target: str | None, failed: str | None,
                uncertain: bool, note: str | None) -> RuleEval:
     r = cr.rule
-    from journey.render.nft_text import rule_text
+    if cr.text is None:
+        from journey.model.nft_text import rule_text
 
-    return RuleEval(table=r.table, chain=r.chain, index=r.index, text=r.text or rule_text(r),
+        cr.text = r.text or rule_text(r)
+    return RuleEval(table=r.table, chain=r.chain, index=r.index, text=cr.text,
                     matched=matched, target=target, failed_condition=failed, uncertain=uncertain,
                     note=note, counters=cr.counters, handle=r.handle, backend="native")
 
@@ -1491,9 +1497,9 @@ def walk_native(snap: HostSnapshot, base: BaseChain, env: Env) -> NativeResult:
         i += 1
         st = _St()
         matched = True
-        failed: str | None = None
+        failed_at = -1
         verdict: _Verdict | None = None
-        for (fn, _is_cond, _t), s in zip(cr.steps, cr.rule.exprs, strict=True):
+        for k, ((fn, _is_cond, _t), s) in enumerate(zip(cr.steps, cr.rule.exprs, strict=True)):
             try:
                 out = fn(env, st)
             except (_Unsure, _Missing, ValueError, TypeError, KeyError) as e:
@@ -1504,7 +1510,7 @@ def walk_native(snap: HostSnapshot, base: BaseChain, env: Env) -> NativeResult:
                 continue
             if out is False:
                 matched = False
-                failed = stmt_text(s)
+                failed_at = k
                 break
             verdict = out
             if verdict.kind == "continue":
@@ -1514,7 +1520,15 @@ def walk_native(snap: HostSnapshot, base: BaseChain, env: Env) -> NativeResult:
         note = "; ".join(st.notes) if st.notes else None
         uncertain = uncertain or st.uncertain
         if not matched:
-            evals.append(_rule_eval(cr, False, None, failed, st.uncertain, note))
+            if not st.uncertain and note is None:
+                fev = cr.fail_memo.get(failed_at)
+                if fev is None:
+                    fev = _rule_eval(cr, False, None, stmt_text(cr.rule.exprs[failed_at]), False, None)
+                    cr.fail_memo[failed_at] = fev
+                evals.append(fev)
+            else:
+                evals.append(_rule_eval(cr, False, None, stmt_text(cr.rule.exprs[failed_at]),
+                                        st.uncertain, note))
             continue
         hit.append(cr.ref)
         if verdict is None:
@@ -1560,7 +1574,7 @@ def _finish(verdict: str, evals: list[RuleEval], hit: list[RuleRef], ev: RuleEva
             rule: NftRule | None, policy: bool, res: TargetResult | None, uncertain: bool,
             notes: list[str], base: BaseChain, fam: str) -> NativeResult:
     if rule is not None:
-        from journey.render.nft_text import rule_text
+        from journey.model.nft_text import rule_text
 
         text = rule.text or rule_text(rule)
         cfg = (ConfigRef("nft", text, f"table {fam} {rule.table} chain {rule.chain} handle {rule.handle}"),)
