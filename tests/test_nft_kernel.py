@@ -7,7 +7,9 @@ Uses the differential harness of ``tests/kernel`` (``harness.run_scenario`` + ``
 frames are built with scapy and written on AF_PACKET sockets in the neighbour namespaces.
 Rulesets: the Debian examples shipped with nftables (workstation.nft, nat.nft with its
 addresses moved into the lab), a fail2ban-style ruleset (what fail2ban's nftables action
-creates: ``inet f2b-table``, a set per jail, a reject rule in an input chain at priority -1),
+creates with its defaults, as in fail2ban config/action.d/nftables.conf: ``inet f2b-table``,
+an interval set ``addr-set-<jail>``, ``tcp dport { ssh } ip saddr @set reject`` in ``f2b-chain`` at
+input priority -1),
 iptables-nft and native tables on the same hooks, inet tables with IPv4 and IPv6, sets / maps /
 vmaps / concatenations, NAT through maps, and fib rp filtering. Each test prints its agreement
 figure; any disagreement fails it.
@@ -69,11 +71,12 @@ FAIL2BAN = """
 table inet f2b-table {
     set addr-set-sshd {
         type ipv4_addr
+        flags interval
         elements = { 10.1.0.3 }
     }
     chain f2b-chain {
-        type filter hook input priority filter - 1; policy accept;
-        tcp dport { 22 } ip saddr @addr-set-sshd reject
+        type filter hook input priority -1; policy accept;
+        tcp dport { ssh } ip saddr @addr-set-sshd reject
     }
 }
 """
