@@ -11,6 +11,7 @@ from journey.engine.conntrack import (
     CtState,
     ct_apply_nat,
     ct_commit,
+    ct_host_reply,
     ct_lookup,
     entry_has_nat,
     packet_tuple,
@@ -209,3 +210,60 @@ def test_rst_answering_syn_deletes_the_entry() -> None:
     v = ct_lookup(snap, flows, rst)
     assert v.state is CtState.ESTABLISHED and v.tcp_state == "CLOSE"
     assert ct_commit(v, rst, rst, None, flows) == ()
+
+
+# -- status as the rules see it, and the stack's own answers ------------------------------------
+
+def test_first_reply_sets_seen_reply_before_the_rules() -> None:
+    snap = make_snap()
+    syn = P()
+    flows = ct_commit(ct_lookup(snap, (), syn), syn, syn, None, ())
+    synack = P(src="192.0.2.1", dst="192.0.2.7", sport=80, dport=40000, flags="SA")
+    v = ct_lookup(snap, flows, synack)
+    # nf_conntrack_in sets SEEN_REPLY for a reply-direction packet before any rule runs
+    assert "SEEN_REPLY" in v.status and "UNREPLIED" not in v.status
+    assert "UNREPLIED" in flows[0].status  # the stored entry changes only at commit
+
+
+def test_assured_needs_a_reply_seen_before() -> None:
+    snap = make_snap()
+    ack = P(flags="A")  # a picked-up connection (loose): ESTABLISHED without a reply
+    flows = ct_commit(ct_lookup(snap, (), ack), ack, ack, None, ())
+    again = ct_lookup(snap, flows, ack)
+    assert "ASSURED" not in again.status
+    back = P(src="192.0.2.1", dst="192.0.2.7", sport=80, dport=40000, flags="A")
+    v = ct_lookup(snap, flows, back)
+    assert "SEEN_REPLY" in v.status and "ASSURED" not in v.status
+    flows = ct_commit(v, back, back, None, flows)
+    assert "ASSURED" in ct_lookup(snap, flows, ack).status
+
+
+def test_host_syn_ack_moves_the_entry_to_syn_recv() -> None:
+    snap = make_snap()
+    syn = P(src="192.0.2.7", dst="192.0.2.1")
+    flows = ct_commit(ct_lookup(snap, (), syn), syn, syn, None, ())
+    synack = P(src="192.0.2.1", dst="192.0.2.7", sport=80, dport=40000, flags="SA", local=True)
+    new, note = ct_host_reply(snap, flows, synack)
+    assert new[0].tcp_state == "SYN_RECV" and "SEEN_REPLY" in new[0].status
+    assert note is not None and "SYN_SENT -> SYN_RECV" in note and "+SEEN_REPLY" in note
+    ack = ct_lookup(snap, new, P(flags="A"))
+    assert ack.state is CtState.ESTABLISHED and ack.tcp_state == "ESTABLISHED"
+
+
+def test_host_rst_answering_a_syn_deletes_the_entry() -> None:
+    snap = make_snap()
+    syn = P()
+    flows = ct_commit(ct_lookup(snap, (), syn), syn, syn, None, ())
+    rst = P(src="192.0.2.1", dst="192.0.2.7", sport=80, dport=40000, flags="RA", local=True)
+    new, note = ct_host_reply(snap, flows, rst)
+    assert new == () and note is not None and "deletes" in note
+
+
+def test_host_reply_without_an_entry_changes_nothing() -> None:
+    snap = make_snap()
+    synack = P(src="192.0.2.1", dst="192.0.2.7", sport=80, dport=40000, flags="SA", local=True)
+    assert ct_host_reply(snap, (), synack) == ((), None)
+    err = P(src="192.0.2.1", dst="192.0.2.7", proto=1, icmp_type=3, icmp_code=3, local=True)
+    syn = P()
+    flows = ct_commit(ct_lookup(snap, (), syn), syn, syn, None, ())
+    assert ct_host_reply(snap, flows, err) == (flows, None)  # RELATED: no state change

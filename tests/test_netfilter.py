@@ -889,3 +889,129 @@ def test_kube_proxy_scale_trace_is_fast() -> None:
     assert out.nat is not None and out.nat.kind == "DNAT"
     assert len(out.stages[0].rules) > 5000  # every evaluated rule is reported
     assert per < 0.02, f"{per * 1000:.1f} ms per packet"
+
+
+# -- limit / hashlimit buckets across a run --------------------------------------------------------
+
+def _run_rates(rules: Sequence[str], pkts: Sequence[Packet]) -> tuple[list[HookOutcome], dict[str, int]]:
+    snap = make_snap(filt(rules, policy="ACCEPT"))
+    rates: dict[str, int] = {}
+    outs = [run_hook(snap, build_pipeline(snap), p,
+                     HookContext(Hook.INPUT, "eth0", None, None, rates=rates)) for p in pkts]
+    return outs, rates
+
+
+def test_limit_burst_is_used_up_by_back_to_back_packets() -> None:
+    pkts = [P(proto=17, sport=5000 + i, dport=53) for i in range(3)]
+    outs, rates = _run_rates(["-A INPUT -p udp -m limit --limit 1/min --limit-burst 2"], pkts)
+    assert [hit_idx(o) for o in outs] == [[("INPUT", 1)], [("INPUT", 1)], []]
+    ev = outs[2].stages[0].rules[0]
+    assert not ev.matched and ev.uncertain and ev.note is not None
+    assert "back-to-back" in ev.note and "used up" in ev.note
+    assert all(o.uncertain for o in outs)  # the timing is an assumption
+    assert list(rates.values()) == [2]  # the third packet took no credit
+
+
+def test_limit_buckets_are_per_rule_and_default_burst_is_5() -> None:
+    pkts = [P(proto=17, sport=5000 + i, dport=53) for i in range(6)]
+    outs, _ = _run_rates(["-A INPUT -p udp -m limit --limit 1/sec",
+                          "-A INPUT -p udp -m limit --limit 1/sec --limit-burst 1"], pkts)
+    assert [hit_idx(o) for o in outs] == [
+        [("INPUT", 1), ("INPUT", 2)], *[[("INPUT", 1)]] * 4, []]
+
+
+def test_limit_without_run_state_assumes_a_full_bucket() -> None:
+    snap = make_snap(filt(["-A INPUT -m limit --limit 1/min --limit-burst 1 -j DROP"]))
+    for _ in range(2):  # no rates dict given: every packet finds the bucket full
+        assert hook(snap, P()).verdict == "drop"
+
+
+def test_hashlimit_buckets_per_source_and_above_mode() -> None:
+    rules = ["-A INPUT -p tcp -m hashlimit --hashlimit-upto 1/min --hashlimit-burst 1 "
+             "--hashlimit-mode srcip --hashlimit-name ssh",
+             "-A INPUT -p tcp -m hashlimit --hashlimit-above 1/min --hashlimit-burst 2 "
+             "--hashlimit-name all"]
+    pkts = [P(src="192.0.2.7"), P(src="192.0.2.7", sport=40001), P(src="192.0.2.8"),
+            P(src="192.0.2.9")]
+    outs, rates = _run_rates(rules, pkts)
+    # upto: one per source; above (one bucket for all): matches once 2 packets used the burst
+    assert [hit_idx(o) for o in outs] == [[("INPUT", 1)], [], [("INPUT", 1), ("INPUT", 2)],
+                                          [("INPUT", 1), ("INPUT", 2)]]
+    assert sorted(k.split()[0] for k in rates) == ["hashlimit"] * 4
+
+
+# -- IPv6 extension header matches: absent header -> no match --------------------------------------
+
+def _m6(rule: str, pkt: Packet) -> HookOutcome:
+    snap = make_snap(v6=filt([f"-A INPUT {rule} -j ACCEPT"], policy="DROP"))
+    return hook(snap, pkt)
+
+
+V6P = P(src="2001:db8::7", dst="2001:db8::1")
+V6FRAG = P(src="2001:db8::7", dst="2001:db8::1", frag_offset=16)
+V6FIRST = P(src="2001:db8::7", dst="2001:db8::1", more_fragments=True)
+
+
+@pytest.mark.parametrize(("rule", "pkt", "ok"), [
+    ("-m rt --rt-type 0", V6P, False),  # ufw's rule: no routing header -> no match
+    ("-m rt ! --rt-type 0", V6P, False),  # ... whatever the negation
+    ("-m rt --rt-segsleft 0", V6P, False),
+    ("-m hbh --hbh-len 8", V6P, False),
+    ("-m dst --dst-len 8", V6P, False),
+    ("-m frag --fragmore", V6P, False),
+    ("-m frag --fragid 0:4294967295", V6P, False),
+    ("-m frag --fragmore", V6FIRST, True),
+    ("-m frag --fragmore", V6FRAG, False),
+    ("-m frag --fraglast", V6FRAG, True),
+    ("-m frag --fragfirst", V6FIRST, True),
+    ("-m frag --fragfirst", V6FRAG, False),
+    ("-m ipv6header --header ipv6-frag --soft", V6FRAG, True),
+    ("-m ipv6header --header ipv6-frag --soft", V6P, False),
+    ("-m ipv6header ! --header ipv6-frag --soft", V6P, True),
+    ("-m ipv6header ! --header ipv6-frag --soft", V6FIRST, False),
+    ("-m ipv6header --header protocol", V6P, True),  # exact set: only the upper layer
+    ("-m ipv6header --header protocol", V6FRAG, False),
+    ("-m ipv6header --header ipv6-frag,protocol", V6FRAG, True),
+    ("-m ipv6header ! --header protocol", V6FRAG, True),
+    ("-p esp -m esp --espspi 100", V6P, False),
+    ("-m ah --ahspi 100", V6P, False),
+    ("-m mh --mh-type 1", V6P, False),
+])
+def test_ipv6_extension_header_matches(rule: str, pkt: Packet, ok: bool) -> None:
+    out = _m6(rule, pkt)
+    assert (out.verdict == "accept") is ok
+    assert not out.uncertain  # decided exactly
+
+
+def test_hbh_on_mld_is_uncertain() -> None:
+    mld = P(src="fe80::7", dst="ff02::16", proto=58, icmp_type=143, icmp_code=0)
+    out = _m6("-m hbh --hbh-len 8", mld)
+    assert out.verdict == "accept" and out.uncertain
+
+
+# -- conntrack status seen by the rules --------------------------------------------------------------
+
+def test_ctstatus_seen_reply_on_the_first_reply() -> None:
+    snap = make_snap(filt(["-A FORWARD -m conntrack --ctstatus SEEN_REPLY -j ACCEPT"],
+                          policy="DROP"))
+    syn = P(src="198.51.100.7", dst="192.0.2.9")
+    v = ct_lookup(snap, (), syn)
+    assert hook(snap, syn, Hook.FORWARD, ct=v).verdict == "drop"
+    flows = ct_commit(v, syn, syn, None, ())
+    synack = P(src="192.0.2.9", dst="198.51.100.7", sport=80, dport=40000, flags="SA")
+    v2 = ct_lookup(snap, flows, synack)
+    assert "SEEN_REPLY" in v2.status and "UNREPLIED" not in v2.status
+    assert hook(snap, synack, Hook.FORWARD, ct=v2).verdict == "accept"
+
+
+# -- repeated chain walks ------------------------------------------------------------------------------
+
+def test_chain_jumped_twice_is_listed_twice() -> None:
+    snap = make_snap(filt(["-A INPUT -p tcp -j CHK", "-A INPUT -p tcp -j CHK",
+                           "-A CHK -s 192.0.2.7", "-A CHK -j RETURN"],
+                          chains={"CHK": "-"}))
+    out = hook(snap, P())
+    assert hit_idx(out) == [("INPUT", 1), ("CHK", 1), ("CHK", 2), ("INPUT", 2), ("CHK", 1),
+                            ("CHK", 2)]
+    evs = [(e.chain, e.index) for e in out.stages[0].rules]
+    assert evs == hit_idx(out)

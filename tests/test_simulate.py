@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from journey.engine.simulate import simulate, walk
+from journey.engine.simulate import conntrack_in_use, simulate, walk
 from journey.model.family import Family
-from journey.model.journey import Disposition, Journey, StageKind, StageResult
+from journey.model.journey import Disposition, Journey, RunState, StageKind, StageResult
 from journey.model.ruleset import Backend
 from journey.model.snapshot import (
     Address,
@@ -509,7 +510,9 @@ def test_conntrack_skipped_without_rules() -> None:
     j = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:22", build_snap(rules=False))
     ct = next(s for s in j.stages if s.kind is StageKind.CONNTRACK)
     assert ct.result is StageResult.SKIPPED
-    assert j.conntrack is None and j.flows == ()
+    assert j.conntrack is None
+    # no conntrack entry; the flows carry only the listener's pending connection (RunState)
+    assert j.flows == (RunState("tcp-syn-recv", "198.51.100.7 40000 192.0.2.10 22"),)
 
 
 def test_tc_ingress_and_xdp_are_uncertain() -> None:
@@ -531,3 +534,168 @@ def test_ipv6_forwarding_disabled() -> None:
     j = run("in eth1 udp [fd00::5]:4000 > [2001:db8:1::1]:53", build_snap(forwarding=False))
     assert j.verdict.code == "forwarding-disabled"
     assert j.verdict.hint == "sysctl -w net.ipv6.conf.all.forwarding=1"
+
+
+# -- the stack's own answers in the flows, TCP handshakes across a run ---------------------------
+
+STATEFUL_V4 = """\
+*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -p tcp --dport 81 -j ACCEPT
+COMMIT
+"""
+
+
+def _stateful() -> HostSnapshot:
+    return build_snap(iptables=(parse_iptables_save(STATEFUL_V4, source="iptables-save",
+                                                    family=V4, backend=Backend.NFT),))
+
+
+def _ct_flows(j: Journey) -> list[Any]:
+    return [f for f in j.flows if not isinstance(f, RunState)]
+
+
+def test_handshake_ack_after_the_hosts_syn_ack_is_established_and_delivered() -> None:
+    snap = _stateful()
+    syn = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:22 flags S", snap)
+    assert syn.verdict.code == "delivered" and [r.kind for r in syn.verdict.replies] == ["syn-ack"]
+    entry = _ct_flows(syn)[0]
+    # the SYN-ACK left through OUTPUT: conntrack saw the reply direction
+    assert entry.tcp_state == "SYN_RECV" and "SEEN_REPLY" in entry.status
+    assert "SYN_SENT -> SYN_RECV" in syn.verdict.replies[0].reason
+    assert [(f.kind, f.key) for f in syn.flows if isinstance(f, RunState)] == [
+        ("tcp-syn-recv", "198.51.100.7 40000 192.0.2.10 22")]
+    ack = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:22 flags A", snap, syn.flows)
+    assert ack.conntrack is not None and ack.conntrack.state == "ESTABLISHED"
+    assert ack.verdict.disposition is Disposition.DELIVERED and not ack.verdict.replies
+    assert [(r.chain, r.index) for r in ack.rules_hit] == [("INPUT", 1)]
+    assert "completes the handshake" in ack.stages[-1].decision
+    data = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:22 flags PA", snap, ack.flows)
+    assert data.verdict.disposition is Disposition.DELIVERED
+    assert "accepted earlier in this run" in data.stages[-1].decision
+    # without the SYN first, the same ACK is a loose pick-up and the listener answers RST
+    lone = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:22 flags A", snap)
+    assert lone.verdict.code == "no-connection"
+
+
+def test_rst_of_a_closed_port_deletes_the_entry() -> None:
+    snap = _stateful()
+    j = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:81 flags S", snap)
+    assert j.verdict.code == "no-socket" and _ct_flows(j) == []
+    assert "deletes the entry" in j.verdict.replies[0].reason
+
+
+def test_echo_reply_marks_the_flow_replied() -> None:
+    snap = _stateful()
+    j = run("in eth0 icmp 198.51.100.7 > 192.0.2.10 type echo-request id 9", snap)
+    assert j.verdict.code == "delivered"
+    assert "SEEN_REPLY" in _ct_flows(j)[0].status
+    again = run("in eth0 icmp 198.51.100.7 > 192.0.2.10 type echo-request id 9", snap, j.flows)
+    assert again.conntrack is not None and again.conntrack.state == "ESTABLISHED"
+
+
+# -- rules hit in evaluation order, repeats included --------------------------------------------
+
+def test_rules_hit_repeat_a_chain_walked_twice() -> None:
+    text = """\
+*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:CHK - [0:0]
+-A INPUT -p tcp -j CHK
+-A INPUT -p tcp -j CHK
+-A INPUT -j ACCEPT
+-A CHK -s 198.51.100.7/32
+-A CHK -j RETURN
+COMMIT
+"""
+    snap = build_snap(iptables=(parse_iptables_save(text, source="iptables-save", family=V4,
+                                                    backend=Backend.NFT),))
+    j = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:22 flags S", snap)
+    assert [(r.chain, r.index) for r in j.rules_hit] == [
+        ("INPUT", 1), ("CHK", 1), ("CHK", 2), ("INPUT", 2), ("CHK", 1), ("CHK", 2), ("INPUT", 3)]
+
+
+# -- limit buckets across a run ------------------------------------------------------------------
+
+def test_limit_burst_across_the_packets_of_a_run() -> None:
+    text = STATEFUL_V4.replace("-A INPUT -p icmp -j ACCEPT",
+                               "-A INPUT -p udp -m limit --limit 1/min --limit-burst 1 -j ACCEPT")
+    snap = build_snap(iptables=(parse_iptables_save(text, source="iptables-save", family=V4,
+                                                    backend=Backend.NFT),))
+    first = run("in eth0 udp 198.51.100.7:5000 > 192.0.2.10:53", snap)
+    second = run("in eth0 udp 198.51.100.7:5001 > 192.0.2.10:53", snap, first.flows)
+    assert first.verdict.code == "delivered" and second.verdict.code == "filter-drop"
+    assert first.uncertain and second.uncertain  # back-to-back arrival is an assumption
+    state = [f for f in second.flows if isinstance(f, RunState)]
+    assert [(f.kind, f.count) for f in state] == [("limit", 1)]
+    # a fresh run starts with a full bucket again
+    assert run("in eth0 udp 198.51.100.7:5001 > 192.0.2.10:53", snap).verdict.code == "delivered"
+
+
+# -- lone fragments ------------------------------------------------------------------------------
+
+FRAG_FILTER = """\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p udp
+-A FORWARD -p udp
+COMMIT
+"""
+
+
+def _frag_snap(family: Family, ct: bool) -> HostSnapshot:
+    text = FRAG_FILTER.replace("-A INPUT -p udp\n", "-A INPUT -p udp\n-A INPUT -m conntrack "
+                                                   "--ctstate NEW\n" if ct else "-A INPUT -p udp\n")
+    return build_snap(iptables=(parse_iptables_save(text, source="s", family=family,
+                                                    backend=Backend.NFT),))
+
+
+@pytest.mark.parametrize(("spec", "family", "ct", "code", "rules", "stage"), [
+    # IPv4 without conntrack: held by ip_local_deliver before INPUT
+    ("in eth0 udp 198.51.100.7:5000 > 192.0.2.10:53 frag 16", V4, False, "reassembly", [],
+     "reassembly"),
+    ("in eth0 udp 198.51.100.7:5000 > 192.0.2.10:53 mf", V4, False, "reassembly", [],
+     "reassembly"),
+    # IPv6 without conntrack: INPUT sees the fragment, reassembly comes after
+    ("in eth0 udp [2001:db8::7]:5000 > [2001:db8::10]:53 frag 16", V6, False, "reassembly",
+     [("INPUT", 1)], "reassembly"),
+    # forwarded without conntrack: as is
+    ("in eth0 udp 198.51.100.7:5000 > 10.0.0.5:53 frag 16", V4, False, "forwarded",
+     [("FORWARD", 1)], "egress"),
+    # conntrack in use: nf_defrag holds it before every table, local or forwarded
+    ("in eth0 udp 198.51.100.7:5000 > 192.0.2.10:53 frag 16", V4, True, "reassembly", [],
+     "defragmentation"),
+    ("in eth0 udp 198.51.100.7:5000 > 10.0.0.5:53 mf", V4, True, "reassembly", [],
+     "defragmentation"),
+    ("in eth0 udp [2001:db8::7]:5000 > [fd00::5]:53 frag 16", V6, True, "reassembly", [],
+     "defragmentation"),
+    ("local udp 192.0.2.10:5000 > 10.0.0.5:53 frag 16", V4, True, "reassembly", [],
+     "defragmentation"),
+])
+def test_lone_fragments(spec: str, family: Family, ct: bool, code: str,
+                        rules: list[tuple[str, int]], stage: str) -> None:
+    j = run(spec, _frag_snap(family, ct))
+    assert j.verdict.code == code, j.verdict.reason
+    assert [(r.chain, r.index) for r in j.rules_hit] == rules
+    assert j.stages[-1].name == stage
+    if code == "reassembly":
+        assert j.verdict.disposition is Disposition.DROPPED and not j.uncertain
+        assert j.verdict.reason == ("held for reassembly; the other fragments are not in this "
+                                    "trace")
+
+
+def test_conntrack_in_use_is_per_family() -> None:
+    snap = _stateful()  # IPv4 rules with conntrack only
+    assert conntrack_in_use(snap, V4) and not conntrack_in_use(snap, V6)
+    assert conntrack_in_use(snap)
+    j = run("in eth0 tcp [2001:db8::7]:40000 > [2001:db8::10]:443 flags S", snap)
+    assert j.conntrack is None  # IPv6 conntrack is not registered by IPv4 rules

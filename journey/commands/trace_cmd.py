@@ -19,9 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from journey.errors import JourneyError, PacketSpecError
-from journey.model.journey import Disposition, Journey
+from journey.model.journey import Disposition, Flow, Journey
 from journey.model.packet import Packet
-from journey.model.snapshot import ConntrackEntry, HostSnapshot
+from journey.model.snapshot import HostSnapshot
 
 FORMATS = ("text", "json", "markdown")
 
@@ -109,7 +109,7 @@ def trace(snap: HostSnapshot, packets: list[tuple[Packet, str]], *,
     from journey.engine.simulate import simulate
     from journey.packets.spec import format_spec
 
-    flows: tuple[ConntrackEntry, ...] = ()
+    flows: tuple[Flow, ...] = ()
     out: list[Journey] = []
     for pkt, spec in packets:
         j = simulate(snap, pkt, flows, spec)

@@ -45,6 +45,7 @@ __all__ = [
     "ct_after_nat",
     "ct_apply_nat",
     "ct_commit",
+    "ct_host_reply",
     "ct_lookup",
     "entry_has_nat",
     "packet_tuple",
@@ -210,6 +211,31 @@ def entry_has_nat(e: ConntrackEntry) -> tuple[bool, bool]:
 
 def _seen_reply(e: ConntrackEntry) -> bool:
     return "SEEN_REPLY" in e.status or "ASSURED" in e.status or "UNREPLIED" not in e.status
+
+
+def _status_after(e: ConntrackEntry, direction: str | None,
+                  tcp_state: str | None) -> tuple[str, ...]:
+    """The entry's status once ``nf_conntrack_in`` has processed a packet of ``direction``,
+    i.e. what the rules of the hook already see.
+
+    The protocol tracker runs first: TCP sets ASSURED on a valid ACK moving SYN_RECV (or a
+    picked-up ESTABLISHED) to ESTABLISHED once a reply was seen (``tcp_packet``); UDP sets it on
+    traffic after a reply. Then a reply-direction packet sets SEEN_REPLY (and the entry is no
+    longer UNREPLIED) -- still before any rule runs.
+    """
+    status = list(e.status)
+    seen = _seen_reply(e)
+    if "ASSURED" not in status and seen and (
+            (e.proto == 6 and tcp_state == "ESTABLISHED"
+             and (e.tcp_state or "ESTABLISHED") in ("SYN_RECV", "ESTABLISHED"))
+            or e.proto == 17):
+        status.append("ASSURED")
+    if direction == "reply":
+        if "UNREPLIED" in status:
+            status.remove("UNREPLIED")
+        if "SEEN_REPLY" not in status:
+            status.append("SEEN_REPLY")
+    return tuple(status)
 
 
 def untracked_view(reason: str) -> CtView:
@@ -382,7 +408,8 @@ def _existing(snap: HostSnapshot, pkt: Packet, e: ConntrackEntry, d: str, src_na
         return CtView(state=state, direction=d, entry=e, source=src_name,
                       reason=f"{d} direction of {desc}, TCP {old} -> {nstate}{note}: {state} "
                              "(sequence numbers and windows are not checked)",
-                      status=e.status, mark=e.mark, zone=zone, tcp_state=nstate)
+                      status=_status_after(e, d, nstate), mark=e.mark, zone=zone,
+                      tcp_state=nstate)
     if d == "reply":
         state = CtState.ESTABLISHED
         why = "reply direction"
@@ -393,8 +420,8 @@ def _existing(snap: HostSnapshot, pkt: Packet, e: ConntrackEntry, d: str, src_na
         state = CtState.NEW
         why = "original direction, no reply seen yet"
     return CtView(state=state, direction=d, entry=e, source=src_name,
-                  reason=f"{why} of {desc}: {state}", status=e.status, mark=e.mark, zone=zone,
-                  tcp_state=e.tcp_state)
+                  reason=f"{why} of {desc}: {state}", status=_status_after(e, d, e.tcp_state),
+                  mark=e.mark, zone=zone, tcp_state=e.tcp_state)
 
 
 def _no_entry(snap: HostSnapshot, pkt: Packet, zone: int) -> CtView:
@@ -504,6 +531,41 @@ def _s(v: object) -> str:
     return "-" if v is None else str(v)
 
 
+# -- packets the kernel itself answers with ----------------------------------------------------
+
+def ct_host_reply(snap: HostSnapshot, flows: tuple[ConntrackEntry, ...], pkt: Packet, *,
+                  zone: int = 0) -> tuple[tuple[ConntrackEntry, ...], str | None]:
+    """Conntrack's part in a packet the local stack sends in answer (a listener's SYN-ACK, the
+    RST of a closed port, an echo reply): it leaves through OUTPUT, where ``nf_conntrack_in``
+    finds the entry the answered packet confirmed and processes it in the reply direction (TCP
+    SYN_SENT -> SYN_RECV, SEEN_REPLY; a RST answering a SYN deletes the entry). ICMP errors are
+    RELATED and change nothing; a packet matching no entry (INVALID) neither.
+
+    Returns the new flows and a sentence saying what changed (None when nothing did). The raw
+    OUTPUT chain (a NOTRACK for the answer) is not consulted.
+    """
+    view = ct_lookup(snap, flows, pkt, zone=zone)
+    if (view.entry is None or view.source not in ("flow", "snapshot") or view.direction != "reply"
+            or view.state in (CtState.INVALID, CtState.UNTRACKED, CtState.RELATED)):
+        return flows, None
+    e = view.entry
+    new = ct_commit(view, pkt, pkt, None, flows)
+    desc = tuple_text(e.proto, e.orig)
+    gone = not any(f.proto == e.proto and f.zone == e.zone and _same(f.orig, e.orig, e.proto)
+                   and f.tcp_state != "CLOSE" for f in new)
+    if gone:
+        return new, (f"conntrack sees this RST answer the first packet of {desc} and deletes "
+                     "the entry")
+    upd = next(f for f in new if f.proto == e.proto and f.zone == e.zone
+               and _same(f.orig, e.orig, e.proto))
+    what = []
+    if e.proto == 6 and upd.tcp_state != e.tcp_state:
+        what.append(f"{e.tcp_state} -> {upd.tcp_state}")
+    what += ["+" + st for st in upd.status if st not in e.status]
+    return new, ("conntrack sees it leave (reply direction)"
+                 + (f": {', '.join(what)}" if what else ""))
+
+
 # -- commit ------------------------------------------------------------------------------------
 
 def ct_commit(view: CtView, pkt_orig: Packet, pkt_final: Packet, nat: NatBinding | None,
@@ -544,21 +606,9 @@ def ct_commit(view: CtView, pkt_orig: Packet, pkt_final: Packet, nat: NatBinding
         if view.source == "snapshot":  # shadow the snapshot's entry with a closed one
             kept = (replace(e, tcp_state="CLOSE", status=(*e.status, "DYING")), *kept)
         return kept
-    status = list(e.status)
-    if view.direction == "reply":
-        if "UNREPLIED" in status:
-            status.remove("UNREPLIED")
-        if "SEEN_REPLY" not in status:
-            status.append("SEEN_REPLY")
-        if e.proto != 6 and "ASSURED" not in status and e.proto == 17 and _seen_reply(e):
-            status.append("ASSURED")
-    elif e.proto == 17 and _seen_reply(e) and "ASSURED" not in status:
-        status.append("ASSURED")
     tcp_state = view.tcp_state if e.proto == 6 else e.tcp_state
-    if (e.proto == 6 and tcp_state == "ESTABLISHED" and e.tcp_state in ("SYN_RECV", "ESTABLISHED")
-            and "ASSURED" not in status):
-        status.append("ASSURED")
-    upd = replace(e, status=tuple(status), tcp_state=tcp_state, mark=view.mark)
+    upd = replace(e, status=_status_after(e, view.direction, tcp_state), tcp_state=tcp_state,
+                  mark=view.mark)
     out: list[ConntrackEntry] = []
     replaced = False
     for f in flows:

@@ -1,9 +1,13 @@
 """The engine core: a packet's path through the kernel, stage by stage, on a host snapshot.
 
 ``walk(snap, packet, flows)`` yields the stages lazily; ``simulate(...)`` runs the walk and
-returns the whole ``Journey`` with its verdict and the updated conntrack flow table (so a
-sequence of packets shares state: SYN then ACK is ESTABLISHED, DNAT applies to later packets,
-replies are un-NATed).
+returns the whole ``Journey`` with its verdict and the updated flow table (so a sequence of
+packets shares state: SYN then ACK is ESTABLISHED, DNAT applies to later packets, replies are
+un-NATed). Besides conntrack entries the flows carry ``RunState``: limit / hashlimit token
+buckets (packets of a run are assumed to arrive back-to-back) and the TCP connections a local
+listener answered. The answers the local stack sends (SYN-ACK, RST, echo reply) pass conntrack
+in OUTPUT and update the flows as they would in the kernel. A lone fragment stops in a
+reassembly queue (conntrack's defragmentation, or IP's before INPUT / after INPUT for IPv6).
 
 Paths modelled:
 - arriving, for this host: NIC -> XDP -> tc ingress -> ip_rcv checks -> conntrack ->
@@ -50,10 +54,12 @@ from journey.model.journey import (
     ConfigRef,
     ConntrackDetail,
     Disposition,
+    Flow,
     Journey,
     NeighbourDetail,
     Reply,
     RuleRef,
+    RunState,
     SocketDetail,
     SocketRef,
     Stage,
@@ -115,6 +121,7 @@ class Walk:
     packet: Packet
     flows: tuple[ConntrackEntry, ...] = ()
     spec: str = ""
+    run: tuple[RunState, ...] = ()  # limit buckets and TCP handshakes of earlier packets
     pkt: Packet = field(init=False)
     orig: Packet = field(init=False)  # the packet as it arrived / was sent, before any change
     pipeline: Pipeline = field(init=False)
@@ -125,6 +132,9 @@ class Walk:
     nat: list[Any] = field(default_factory=list)  # NatBinding values of this walk
     rules_hit: list[RuleRef] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
+    stack_replies: list[int] = field(default_factory=list)  # indexes into replies
+    rates: dict[str, int] = field(default_factory=dict)  # limit/hashlimit bucket -> packets
+    conns: dict[str, str] = field(default_factory=dict)  # TCP 4-tuple -> RunState kind
     fate: _Fate | None = None
     done: list[Stage] = field(default_factory=list)
     uncertain: bool = False
@@ -133,7 +143,13 @@ class Walk:
         self.pkt = self.packet
         self.orig = self.packet
         self.pipeline = build_pipeline(self.snap)
-        self.ct_in_use = conntrack_in_use(self.snap) or bool(self.flows)
+        self.ct_in_use = conntrack_in_use(self.snap, self.packet.family) or any(
+            f.family is self.packet.family for f in self.flows)
+        for r in self.run:
+            if r.kind in ("limit", "hashlimit"):
+                self.rates[r.key] = r.count
+            elif r.kind.startswith("tcp-"):
+                self.conns[r.key] = r.kind
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -168,8 +184,12 @@ class Walk:
             socket: SocketRef | None = None, uncertain: bool = False) -> None:
         self.fate = _Fate(disposition, code, reason, stage, hint, egress, socket, uncertain)
 
-    def reply(self, r: Reply | None) -> None:
+    def reply(self, r: Reply | None, *, stack: bool = False) -> None:
+        """Record an answer; ``stack``: sent by the local stack (socket layer, ICMP handler)
+        after the packet was delivered, so conntrack sees it leave through OUTPUT."""
         if r is not None:
+            if stack:
+                self.stack_replies.append(len(self.replies))
             self.replies.append(r)
 
     def route_back_source(self, to: IPAddress | None) -> IPAddress | None:
@@ -203,6 +223,8 @@ class Walk:
                 and f.disposition in (Disposition.DELIVERED, Disposition.FORWARDED,
                                       Disposition.SENT):
             self._commit()
+        if self.ct_in_use and self.stack_replies:
+            self._stack_replies_through_conntrack()
         verdict = Verdict(
             disposition=f.disposition, code=f.code, reason=f.reason, stage=f.stage,
             hint=f.hint, egress=f.egress, socket=f.socket, packet=self.pkt,
@@ -210,9 +232,14 @@ class Walk:
         )
         return Journey(
             packet=self.packet, spec=self.spec, stages=tuple(self.done), verdict=verdict,
-            conntrack=self._ct_detail(), rules_hit=tuple(dict.fromkeys(self.rules_hit)),
-            flows=self.flows, family=self.packet.family,
+            conntrack=self._ct_detail(), rules_hit=tuple(self.rules_hit),
+            flows=(*self.flows, *self._run_state()), family=self.packet.family,
         )
+
+    def _run_state(self) -> tuple[RunState, ...]:
+        rates = (RunState(k.split(" ", 1)[0], k, n) for k, n in sorted(self.rates.items()))
+        conns = (RunState(kind, k) for k, kind in sorted(self.conns.items()))
+        return (*rates, *conns)
 
     # -- ingress -----------------------------------------------------------------------------
     def _ingress_path(self) -> Iterator[Stage]:
@@ -230,7 +257,13 @@ class Walk:
             return
         kind = str(decision.kind)
         if kind in ("local", "broadcast", "multicast"):
+            if self.fragment and self.v4:
+                yield from self._held("reassembly")
+                return
             if not (yield from self._hook(Hook.INPUT, in_iface=self.pkt.iif, out_iface=None)):
+                return
+            if self.fragment:
+                yield from self._held("reassembly")
                 return
             self._commit()
             yield from self._local_deliver(dev=self.pkt.iif, broadcast=kind != "local")
@@ -379,6 +412,27 @@ class Walk:
         tc = tc_info(self.snap, ifname, direction)
         if tc is not None:
             yield tc.stage(self)
+        if direction == "ingress":
+            return (yield from self._nf_ingress(ifname))
+        return True
+
+    def _nf_ingress(self, ifname: str) -> StageGen:
+        """netdev / inet ``ingress`` chains: nf_ingress() runs right after tc ingress."""
+        from journey.engine.netfilter.nft_eval import run_netdev_ingress
+
+        for s in run_netdev_ingress(self.snap, self.pkt, ifname):
+            self.done.append(s)
+            if s.uncertain:
+                self.uncertain = True
+            if s.packet is not None:
+                self.pkt = s.packet
+            self.rules_hit.extend(RuleRef(r.table, r.chain, r.index, r.backend or "native",
+                                          r.handle) for r in s.rules if r.matched)
+            yield s
+            if s.result is StageResult.DROPPED:
+                self.end(Disposition.DROPPED, "filter-drop", f"dropped at ingress: {s.decision}",
+                         s.name, uncertain=s.uncertain)
+                return False
         return True
 
     def _ip_checks(self) -> StageGen:
@@ -411,7 +465,7 @@ class Walk:
             self.end(Disposition.DROPPED, "bad-header", "invalid IP header: " + problems[0],
                      s.name, hint=f"the kernel counts it in {counter}" if self.v4 else None)
             return False
-        if p.frag_offset or p.more_fragments:
+        if self.fragment:
             notes.append("a fragment: " + ("conntrack's defragmentation (priority -400) holds it "
                                            "until the whole datagram arrives" if self.ct_in_use
                                            else "reassembled at local delivery; forwarded as is"))
@@ -420,12 +474,40 @@ class Walk:
                        f"{'TTL' if self.v4 else 'hop limit'} {p.ttl}, {p.ip_length} bytes",
                        kind=StageKind.IP_CHECKS, notes=notes)
         yield s
-        if (p.frag_offset or p.more_fragments) and self.ct_in_use:
-            self.end(Disposition.UNCERTAIN, "uncertain", "a lone fragment waits in the "
-                     "defragmentation queue for the rest of its datagram", s.name, uncertain=True)
-            self.uncertain = True
+        if self.fragment and self.ct_in_use:
+            yield from self._held("defragmentation", Hook.PREROUTING)
             return False
         return True
+
+    @property
+    def fragment(self) -> bool:
+        """A lone fragment: non-first, or first with more-fragments (the rest is not traced)."""
+        return bool(self.pkt.frag_offset or self.pkt.more_fragments)
+
+    def _held(self, key: str, hook: Hook | None = None) -> Iterator[Stage]:
+        """A lone fragment stops in a reassembly queue: the datagram never completes here."""
+        which = ("non-first fragment (offset " f"{self.pkt.frag_offset})" if self.pkt.frag_offset
+                 else "first fragment (more-fragments set)")
+        if key == "defragmentation":
+            where = (f"conntrack is in use: nf_defrag at {hook.chain_name if hook else ''} "
+                     "priority -400, before every table, queues the "
+                     f"{which} until its datagram is whole; no rule sees it")
+        elif self.v4:
+            where = (f"IPv4 reassembles before the INPUT hook (ip_local_deliver -> ip_defrag): "
+                     f"the {which} waits in the queue; no INPUT rule sees it")
+        else:
+            where = (f"IPv6 reassembles after the INPUT hook (the fragment header is handled as "
+                     f"a protocol, ipv6_frag_rcv): the {which} waits in the queue")
+        s = self.stage(key, StageResult.DROPPED, where,
+                       kind=StageKind.IP_CHECKS if key == "defragmentation" else StageKind.LOCAL_IN,
+                       notes=("the other fragments of the datagram are not in this trace; if "
+                              "they never come the queue times out (ipfrag_time, 30 s) and an "
+                              "ICMP time exceeded (reassembly) may be sent for a first fragment",),
+                       hook=str(hook) if hook is not None else None)
+        yield s
+        self.end(Disposition.DROPPED, "reassembly", "held for reassembly; the other fragments "
+                 "are not in this trace", s.name,
+                 hint="trace the whole datagram instead of one fragment")
 
     # -- conntrack ---------------------------------------------------------------------------
     def _conntrack(self, hook: Hook) -> Iterator[Stage]:
@@ -488,11 +570,25 @@ class Walk:
             # existing flow whose NAT is already decided
             self.ct = replace(self.ct, source="flow", entry=self.flows[0])
 
+    def _stack_replies_through_conntrack(self) -> None:
+        """The answers the local stack sent (SYN-ACK, RST, echo reply) pass conntrack in OUTPUT
+        in the reply direction of the flow this packet confirmed: record that in the flows."""
+        zone = self.ct.zone if self.ct is not None else 0
+        for i in self.stack_replies:
+            r = self.replies[i]
+            if r.packet is None:
+                continue
+            flows, note = ctm.ct_host_reply(self.snap, self.flows, r.packet, zone=zone)
+            self.flows = flows
+            if note is not None:
+                self.replies[i] = replace(r, reason=f"{r.reason}; {note}")
+        self.stack_replies.clear()
+
     # -- netfilter hooks ---------------------------------------------------------------------
     def _hook(self, hook: Hook, *, in_iface: str | None, out_iface: str | None,
               local: bool = False) -> StageGen:
         ctx = HookContext(hook=hook, in_iface=in_iface, out_iface=out_iface, ct=self.ct,
-                          local=local, flows=self.flows)
+                          local=local, flows=self.flows, rates=self.rates)
         outcome: HookOutcome = run_hook(self.snap, self.pipeline, self.pkt, ctx)
         for s in outcome.stages:
             self.done.append(s)
@@ -619,8 +715,6 @@ class Walk:
         names = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 132: "SCTP"}
         proto = names.get(p.proto, f"protocol {p.proto}")
         notes: list[str] = []
-        if p.frag_offset or p.more_fragments:
-            notes.append("a fragment: held for reassembly (ip_defrag) until the datagram is whole")
         yield self.stage("local delivery", StageResult.PASSED,
                          f"for this host: handed to {proto}", kind=StageKind.LOCAL_IN,
                          notes=notes)
@@ -657,7 +751,7 @@ class Walk:
                 self.end(Disposition.DROPPED, "icmp-ignored", "the kernel ignores echo requests "
                          f"({cfg[-1].text})", s.name, hint=f"sysctl -w {cfg[-1].where}=0")
                 return
-            self.reply(echo_reply(p))
+            self.reply(echo_reply(p), stack=True)
             s = self.stage("socket lookup", StageResult.DELIVERED,
                            "the kernel's ICMP handler answers the echo request",
                            name="ICMP handler", kind=StageKind.SOCKET, config=tuple(cfg),
@@ -702,14 +796,15 @@ class Walk:
                          "(the RST is discarded)", s.name, uncertain=m.uncertain)
                 return
             if tcp:
-                self.reply(tcp_rst(p, reason="no socket: the kernel answers with a TCP reset"))
+                self.reply(tcp_rst(p, reason="no socket: the kernel answers with a TCP reset"),
+                           stack=True)
                 what = "the kernel answers with a TCP RST"
             elif broadcast or p.dst.is_multicast:
                 what = "broadcast/multicast: no ICMP error is sent"
             else:
                 self.reply(icmp_error(p, "port-unreachable", src=p.dst,
                                       quoted=self.orig_quoted(),
-                                      reason="no socket: ICMP port unreachable"))
+                                      reason="no socket: ICMP port unreachable"), stack=True)
                 what = "the kernel answers with ICMP port unreachable"
             s = self.stage("socket lookup", StageResult.DROPPED,
                            f"no socket listens on {'TCP' if tcp else 'UDP'} port {p.dport} "
@@ -728,11 +823,18 @@ class Walk:
         proc = f" (process {ref.process}, pid {ref.pid})" if ref.process else ""
         if tcp and m.how == "listener":
             flags = p.tcp_flags
+            key = _conn_key(p)
+            pending = self.conns.get(key)
+            if pending is not None and "S" not in flags:
+                yield from self._run_connection(p, pending, sock, funcs, detail, notes)
+                return
             if "S" in flags and "A" not in flags and "R" not in flags:
                 if "F" in flags:
                     notes.append("SYN+FIN: conntrack calls this INVALID; the listener would still "
                                  "treat it as a SYN")
-                self.reply(syn_ack(p))
+                self.reply(syn_ack(p), stack=True)
+                if pending is None:
+                    self.conns[key] = "tcp-syn-recv"
                 s = self.stage("socket lookup", StageResult.DELIVERED,
                                f"listening socket {socket_text(sock)}{proc} takes the SYN and "
                                "answers SYN-ACK", kind=StageKind.SOCKET, functions=funcs,
@@ -750,7 +852,8 @@ class Walk:
                 self.end(Disposition.DROPPED, "no-connection", "a RST that matches no "
                          "connection is discarded", s.name, socket=ref)
                 return
-            self.reply(tcp_rst(p, reason="segment for a listener without a connection"))
+            self.reply(tcp_rst(p, reason="segment for a listener without a connection"),
+                       stack=True)
             if self.snap.sysctl("net.ipv4.tcp_syncookies", "1") != "0" and "A" in flags:
                 notes.append("with SYN cookies a valid cookie ACK would create the connection; "
                              "a crafted ACK is assumed invalid")
@@ -772,6 +875,55 @@ class Walk:
         self.end(Disposition.DELIVERED, "delivered", f"delivered to {m.how} socket "
                  f"{sock.proto} {ref.addr}:{ref.port}{proc}", s.name, socket=ref,
                  uncertain=m.uncertain)
+
+    def _run_connection(self, p: Packet, kind: str, sock: Any, funcs: tuple[str, ...],
+                        detail: StageDetail, notes: list[str]) -> Iterator[Stage]:
+        """A segment for a connection a listener answered earlier in this run: the request
+        socket (SYN-ACK sent) or the connection its ACK created (``tcp_check_req``)."""
+        ref = socket_ref(sock)
+        key = _conn_key(p)
+        flags = p.tcp_flags
+        notes = [*notes, "the connection was opened by an earlier packet of this run; sequence "
+                         "numbers are not modelled (the segment is assumed in window)"]
+        if "R" in flags:
+            del self.conns[key]
+            what = ("the pending connection (request socket) is dropped" if kind == "tcp-syn-recv"
+                    else "the connection is reset")
+            s = self.stage("socket lookup", StageResult.DELIVERED,
+                           f"a RST for the connection {describe(p)} of {socket_text(sock)}: {what}",
+                           kind=StageKind.SOCKET, functions=funcs, detail=detail, notes=notes)
+            yield s
+            self.end(Disposition.DELIVERED, "delivered", f"RST taken by the connection: {what}",
+                     s.name, socket=ref)
+            return
+        if kind == "tcp-syn-recv":
+            if "A" not in flags:
+                s = self.stage("socket lookup", StageResult.DROPPED,
+                               f"a segment without ACK ({flags or 'no flags'}) for the pending "
+                               f"connection of {socket_text(sock)}: discarded (tcp_check_req)",
+                               kind=StageKind.SOCKET, functions=funcs, detail=detail, notes=notes)
+                yield s
+                self.end(Disposition.DROPPED, "no-connection", "a segment without ACK does not "
+                         "complete the handshake", s.name, socket=ref)
+                return
+            self.conns[key] = "tcp-established"
+            s = self.stage("socket lookup", StageResult.DELIVERED,
+                           f"the ACK completes the handshake the listening socket "
+                           f"{socket_text(sock)} answered earlier in this run (request socket, "
+                           "SYN_RECV): a new connection waits in the accept queue",
+                           kind=StageKind.SOCKET, functions=(*funcs, "tcp_check_req"),
+                           detail=detail, notes=notes)
+            yield s
+            self.end(Disposition.DELIVERED, "delivered", "the handshake completes: a new "
+                     f"connection of {socket_text(sock)}", s.name, socket=ref)
+            return
+        s = self.stage("socket lookup", StageResult.DELIVERED,
+                       f"the connection {describe(p)} that {socket_text(sock)} accepted earlier "
+                       "in this run receives it", kind=StageKind.SOCKET, functions=funcs,
+                       detail=detail, notes=notes)
+        yield s
+        self.end(Disposition.DELIVERED, "delivered", f"delivered to the connection accepted by "
+                 f"{socket_text(sock)}", s.name, socket=ref)
 
     # -- forwarding --------------------------------------------------------------------------
     def _forward(self, dec: Any) -> Iterator[Stage]:
@@ -976,6 +1128,9 @@ class Walk:
             self._route_failure(dec, "output routing", forwarded=False)
             return
         oif = str(dec.oif) if dec.oif else None
+        if self.fragment and self.ct_in_use:  # a raw socket's lone fragment
+            yield from self._held("defragmentation", Hook.OUTPUT)
+            return
         yield from self._conntrack(Hook.OUTPUT)
         before = self.pkt
         if not (yield from self._hook(Hook.OUTPUT, in_iface=None, out_iface=oif, local=True)):
@@ -1028,29 +1183,45 @@ class Walk:
                                 "rules are not consulted again for it",))
         if not (yield from self._hook(Hook.PREROUTING, in_iface="lo", out_iface=None)):
             return
+        if self.fragment and self.v4:
+            yield from self._held("reassembly")
+            return
         if not (yield from self._hook(Hook.INPUT, in_iface="lo", out_iface=None)):
+            return
+        if self.fragment:
+            yield from self._held("reassembly")
             return
         yield from self._local_deliver(dev="lo")
 
 
 # -- module functions -----------------------------------------------------------------------
 
-def walk(snap: HostSnapshot, packet: Packet, flows: tuple[ConntrackEntry, ...] = ()) -> Iterator[Stage]:
+def _split(flows: tuple[Flow, ...]) -> tuple[tuple[ConntrackEntry, ...], tuple[RunState, ...]]:
+    ct = tuple(f for f in flows if isinstance(f, ConntrackEntry))
+    run = tuple(f for f in flows if isinstance(f, RunState))
+    return ct, run
+
+
+def walk(snap: HostSnapshot, packet: Packet, flows: tuple[Flow, ...] = ()) -> Iterator[Stage]:
     """The stages of ``packet``'s journey through ``snap``, lazily."""
-    return Walk(snap, packet, tuple(flows)).stages()
+    ct, run = _split(tuple(flows))
+    return Walk(snap, packet, ct, run=run).stages()
 
 
-def simulate(snap: HostSnapshot, packet: Packet, flows: tuple[ConntrackEntry, ...] = (),
+def simulate(snap: HostSnapshot, packet: Packet, flows: tuple[Flow, ...] = (),
              spec: str = "") -> Journey:
-    """The whole journey of ``packet``; ``Journey.flows`` is the updated flow table."""
-    w = Walk(snap, packet, tuple(flows), spec)
+    """The whole journey of ``packet``; ``Journey.flows`` is the updated flow table: conntrack
+    entries and the run's other state (``RunState``: limit buckets, TCP handshakes), to pass to
+    the next packet of the run."""
+    ct, run = _split(tuple(flows))
+    w = Walk(snap, packet, ct, spec, run)
     for _ in w.stages():
         pass
     return w.journey()
 
 
 def simulate_sequence(snap: HostSnapshot, packets: list[tuple[Packet, str]],
-                      flows: tuple[ConntrackEntry, ...] = ()) -> list[Journey]:
+                      flows: tuple[Flow, ...] = ()) -> list[Journey]:
     """Several packets in order, sharing conntrack state."""
     out: list[Journey] = []
     for pkt, spec in packets:
@@ -1060,11 +1231,17 @@ def simulate_sequence(snap: HostSnapshot, packets: list[tuple[Packet, str]],
     return out
 
 
-def conntrack_in_use(snap: HostSnapshot) -> bool:
-    """Whether conntrack hooks are registered: a rule uses state / NAT, or entries exist."""
-    if snap.conntrack:
+def conntrack_in_use(snap: HostSnapshot, family: Family | None = None) -> bool:
+    """Whether conntrack hooks are registered: a rule uses state / NAT, or entries exist.
+
+    With ``family``: for that family only -- the kernel registers conntrack (and its
+    defragmentation) per family (``nf_ct_netns_get``): an iptables rule for IPv4 only, an
+    ``inet`` nft table for both."""
+    if any(family is None or e.family is family for e in snap.conntrack):
         return True
     for dump in snap.iptables:
+        if family is not None and dump.family is not family:
+            continue
         for table in dump.tables:
             if table.name == "nat" and table.chains:
                 return True
@@ -1075,8 +1252,26 @@ def conntrack_in_use(snap: HostSnapshot) -> bool:
                     if rule.target is not None and rule.target.name in _CT_TARGETS:
                         return True
     nft = snap.raw_dump("nft -j list ruleset")
-    return nft is not None and any(w in nft.text for w in
-                                   ('"ct"', '"nat"', '"snat"', '"dnat"', '"masquerade"'))
+    if nft is None:
+        return False
+    words = ('"ct"', '"nat"', '"snat"', '"dnat"', '"masquerade"')
+    if family is None:
+        return any(w in nft.text for w in words)
+    fams = {"inet", "ip" if family is Family.IPV4 else "ip6"}
+    try:
+        items = json.loads(nft.text).get("nftables", [])
+    except (ValueError, AttributeError):
+        return any(w in nft.text for w in words)
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        for kind in ("rule", "chain"):
+            body = item.get(kind)
+            if isinstance(body, dict) and body.get("family") in fams:
+                text = json.dumps(body)
+                if any(w in text for w in words):
+                    return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1224,6 +1419,11 @@ def _forwarding(snap: HostSnapshot, family: Family, iif: str) -> tuple[bool, lis
     """Forwarding for a packet arriving on ``iif`` (v4: conf.IIF.forwarding; v6: conf.all)."""
     value = sc.iface_forwarding(snap, family, iif)
     return bool(value), list(value.config)
+
+
+def _conn_key(p: Packet) -> str:
+    """A TCP connection's 4-tuple as the local stack sees it (after NAT), for ``RunState``."""
+    return f"{p.src} {p.sport} {p.dst} {p.dport}"
 
 
 def _local_socket(snap: HostSnapshot, p: Packet) -> Any:

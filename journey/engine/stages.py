@@ -65,6 +65,22 @@ STAGES: dict[str, StageText] = {s.name: s for s in (
         ("nf_conntrack_in", "resolve_normal_ct"),
     ),
     StageText(
+        "defragmentation",
+        "A fragment waits in a reassembly queue until every fragment of its datagram has "
+        "arrived; only the whole datagram goes on. With connection tracking in use, netfilter "
+        "reassembles first (PREROUTING / OUTPUT, priority -400, before every table); otherwise "
+        "IPv4 reassembles before the INPUT hook and IPv6 after it, and forwarded fragments pass "
+        "as they are.",
+        ("ipv4_conntrack_defrag", "ip_defrag"),
+        ("ipv6_defrag", "nf_ct_frag6_gather"),
+    ),
+    StageText(
+        "reassembly",
+        "A fragment for this host waits in the IP reassembly queue until its datagram is whole.",
+        ("ip_local_deliver", "ip_defrag"),
+        ("ipv6_frag_rcv", "ip6_frag_queue"),
+    ),
+    StageText(
         "input routing",
         "The routing decision for an arriving packet: policy rules in priority order, then the "
         "longest matching route in the table they point at; the local table decides whether "
@@ -173,6 +189,8 @@ VERDICT_CODES: dict[str, CodeInfo] = {
                                       "unreachable"),
     "no-connection": CodeInfo("rejected", "a non-SYN TCP segment reached a listening socket "
                                           "with no matching connection: RST"),
+    "reassembly": CodeInfo("dropped", "a lone fragment is held for reassembly; the other "
+                           "fragments are not in this trace"),
     "icmp-ignored": CodeInfo("dropped", "echo requests are ignored by a sysctl"),
     "not-for-us": CodeInfo("dropped", "the frame's destination MAC is another host's"),
     "link-down": CodeInfo("dropped", "the interface is down"),

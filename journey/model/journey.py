@@ -233,6 +233,25 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class RunState:
+    """State the engine carries from one packet of a run to the next, besides conntrack entries
+    (both travel in ``Journey.flows``).
+
+    ``kind`` ``limit`` / ``hashlimit``: how many packets of this run took credit from the token
+    bucket named by ``key`` (one per ``-m limit`` rule, one per hashlimit table and hash key);
+    ``tcp-syn-recv`` / ``tcp-established``: a TCP connection a local listener answered (SYN-ACK
+    sent, request socket waiting for the ACK) or accepted during the run, ``key`` its 4-tuple.
+    """
+
+    kind: str
+    key: str
+    count: int = 0
+
+
+Flow = ConntrackEntry | RunState
+
+
+@dataclass(frozen=True, slots=True)
 class Journey:
     """The whole path of one packet, from arrival to its fate."""
 
@@ -242,7 +261,7 @@ class Journey:
     verdict: Verdict
     conntrack: ConntrackDetail | None = None
     rules_hit: tuple[RuleRef, ...] = ()
-    flows: tuple[ConntrackEntry, ...] = ()  # conntrack entries created by this run so far
+    flows: tuple[Flow, ...] = ()  # conntrack entries and RunState of this run so far
     family: Family | None = None
 
     @property

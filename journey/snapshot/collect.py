@@ -436,6 +436,11 @@ def _w_nft() -> _Result:
         return res
     res.raw.append(RawDump("nft -j list ruleset", run.stdout, run.command))
     res.statuses.append(_ok("nftables", run.command))
+    if '"hook": "ingress"' in run.stdout:
+        # nft 1.0.6 leaves an ingress chain's device out of JSON: the text listing has it
+        chains = run_tool(["nft", "list", "chains"])
+        if chains.rc == 0:
+            res.raw.append(RawDump("nft list chains", chains.stdout, chains.command))
     return res
 
 

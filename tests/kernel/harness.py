@@ -447,12 +447,15 @@ class Lab:
         self._start_trace()
 
     def _wait_up(self) -> None:
+        """Wait for LOWER_UP *and* operstate UP (link watch sets it a little later; the
+        snapshot must not record the links DOWN)."""
         assert self.host is not None
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 5
         names = {ln.host_if for ln in self.sc.links}
         while time.monotonic() < deadline:
             out = self.host.exec(["ip", "-o", "link", "show"]).stdout
-            up = {m.group(1) for m in re.finditer(r"^\d+: (\w+)@\S+: <[^>]*LOWER_UP", out, re.M)}
+            up = {m.group(1) for m in re.finditer(
+                r"^\d+: (\w+)@\S+: <[^>]*LOWER_UP[^>]*> .*\bstate UP\b", out, re.M)}
             if names <= up:
                 return
             time.sleep(0.02)
@@ -477,8 +480,12 @@ class Lab:
         assert self.host is not None
         for fam, tool in (("ip", "iptables-save"), ("ip6", "ip6tables-save")):
             text = self.host.exec([tool], check=False).stdout
+            # a native table of an iptables name prints as "# Table `nat' contains incompatible
+            # base-chains" + an empty "*nat": it is not iptables-nft's
+            native = set(re.findall(r"^# Table `(\w+)' (?:contains|is) incompatible", text, re.M))
             for m in re.finditer(r"^\*(\w+)", text, re.M):
-                self.ipt_tables.add((fam, m.group(1)))
+                if m.group(1) not in native:
+                    self.ipt_tables.add((fam, m.group(1)))
         out = self.host.exec(["nft", "-j", "-a", "list", "ruleset"]).stdout
         pos: dict[tuple[str, str, str], int] = {}
         for obj in json.loads(out).get("nftables", []):
@@ -502,6 +509,14 @@ class Lab:
                  "  chain out { type filter hook output priority -350; meta nftrace set 1; }"]
         lines += [f"  chain {n} {{ type filter hook {hk} priority 10000; }}" for n, hk in hooks]
         lines.append("}")
+        if re.search(r"hook\s+ingress", self.sc.nft):
+            # ingress chains (netdev / inet) run before prerouting: trace from the device's
+            # ingress hook (lowest priority) so that their rules show in the trace too
+            lines.append(f"table netdev {TRACE_TABLE}_nd {{")
+            for ln in self.sc.links:
+                lines.append(f"  chain nd_{ln.host_if} {{ type filter hook ingress device "
+                             f"\"{ln.host_if}\" priority -1000; meta nftrace set 1; }}")
+            lines.append("}")
         for fam in sorted(self.ct_families):
             lines.append(f"table {fam} {TRACE_TABLE}_ct {{")
             for n, hk in (("ct_pre", "prerouting"), ("ct_out", "output")):

@@ -48,13 +48,14 @@ def parse_counters(text: str, backend: str, family: str) -> dict[tuple[str, str,
     out: dict[tuple[str, str, str, str, int], int] = {}
     table = ""
     pos: Counter[str] = Counter()
+    native = set(re.findall(r"^# Table `(\w+)' (?:contains|is) incompatible", text, re.M))
     for line in text.splitlines():
         if line.startswith("*"):
             table = line[1:].strip()
             pos = Counter()
             continue
         m = _COUNTER_LINE.match(line)
-        if m:
+        if m and table not in native:  # a native table's regular chains: traced, not counted
             chain = m.group(3)
             pos[chain] += 1
             out[(backend, family, table, chain, pos[chain])] = int(m.group(1))
@@ -246,6 +247,10 @@ def _packet_fields(text: str) -> dict[str, str]:
             out[t] = toks[i + 1].strip('"')
             i += 2
             continue
+        if t.startswith("@th,0,") and i + 1 < len(toks):  # raw network header bytes
+            out["@th"] = toks[i + 1]
+            i += 2
+            continue
         if t in ("ip", "ip6", "tcp", "udp", "icmp", "icmpv6", "meta", "ether") and i + 2 < len(toks):
             key = f"{t} {toks[i + 1]}"
             if key == "tcp flags":
@@ -310,9 +315,35 @@ class THdr:
     icmp_code: int | None
     mark: int | None
     noise: bool
+    frag: bool = False  # an IPv6 fragment (the trace shows no transport header)
+    src_prefix: bytes | None = None  # leading source bytes, when only raw header bytes show
+
+
+_IP6_FRAG_NAMES = ("ipv6-frag", "44")
+
+
+def _raw_ip6(f: dict[str, str]) -> THdr | None:
+    """nft trace prints a non-first IPv6 fragment as raw bytes (``@th,0,160 0x60...``): the
+    first 20 bytes of the IPv6 header (next header, hop limit, 12 bytes of the source)."""
+    raw = f.get("@th", "")
+    if f.get("ether type") != "ip6" or not raw.startswith("0x"):
+        return None
+    try:
+        b = bytes.fromhex(raw[2:])
+    except ValueError:
+        return None
+    if len(b) < 20 or b[0] >> 4 != 6:
+        return None
+    frag = b[6] == 44
+    return THdr(None, None, None, None, None, b[7], None, "", None, None, None, False,
+                frag=frag, src_prefix=b[8:20])
 
 
 def thdr(f: dict[str, str]) -> THdr:
+    if "ip6 saddr" not in f and "ip saddr" not in f:
+        raw = _raw_ip6(f)
+        if raw is not None:
+            return raw
     fam = "ip6" if "ip6 saddr" in f else "ip"
     proto: int | None = None
     for name, num in (("tcp", 6), ("udp", 17), ("icmp", 1), ("icmpv6", 58)):
@@ -352,9 +383,10 @@ def thdr(f: dict[str, str]) -> THdr:
         ic = int(cv) if cv.isdigit() else None
     mark = int(f["meta mark"], 16) if f.get("meta mark") else None
     noise = (proto == 58 and it is not None and 130 <= it <= 143 and it != 137) or proto == 2
+    frag = fam == "ip6" and f.get("ip6 nexthdr") in _IP6_FRAG_NAMES
     return THdr(proto, f.get(f"{fam} saddr"), f.get(f"{fam} daddr"),
                 int(sport) if sport else None, int(dport) if dport else None,
-                int(ttl) if ttl else None, tos, flags, it, ic, mark, noise)
+                int(ttl) if ttl else None, tos, flags, it, ic, mark, noise, frag=frag)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,6 +438,8 @@ class Observed:
 
 def _same_kind(h: Hdr | THdr, pkt: Any) -> bool:
     proto = int(pkt.proto)
+    if isinstance(h, THdr) and h.frag:  # the trace of an IPv6 fragment shows no transport
+        return bool(pkt.frag_offset or pkt.more_fragments)
     if h.proto != proto:
         return False
     if proto == 6:
@@ -418,6 +452,8 @@ def _same_kind(h: Hdr | THdr, pkt: Any) -> bool:
 
 def _related(h: Hdr | THdr, pkt: Any) -> bool:
     """Does a header set plausibly belong to the packet (before or after NAT)?"""
+    if isinstance(h, THdr) and h.src_prefix is not None:
+        return pkt.src is not None and pkt.src.packed.startswith(h.src_prefix)
     return (
         (pkt.src is not None and h.src == str(pkt.src))
         or h.dst == str(pkt.dst)
@@ -488,7 +524,11 @@ def interpret(raw: RawObservation, lab: Lab) -> Observed:
         by_id.setdefault(ev.id, []).append(ev)
     own_ids: set[str] = set()
     for tid, evs in by_id.items():
-        first = next((e for e in evs if e.kind == "packet"), None)
+        pkts = [e for e in evs if e.kind == "packet"]
+        # an ingress (netdev) event may print the packet as raw payload (@ll/@nh on lo):
+        # identify the packet by its first event with parsed IP headers
+        first = next((e for e in pkts if "ip saddr" in e.fields or "ip6 saddr" in e.fields),
+                     pkts[0] if pkts else None)
         if first is None:
             continue
         th = thdr(first.fields)

@@ -841,6 +841,61 @@ add(Scenario(
     ),
 ))
 
+add(Scenario(
+    "fragments-conntrack",
+    "With conntrack in use, nf_defrag (PREROUTING priority -400, before raw) holds every lone "
+    "fragment, first (MF) or not, local or forwarded, IPv4 and IPv6: no rule sees it, nothing "
+    "is delivered or forwarded.",
+    LINKS, setup=ROUTES + FORWARD_ON, listeners=(UDP53,),
+    iptables=table("raw", "-A PREROUTING -f", "-A PREROUTING -p udp")
+    + filt("-A INPUT -m conntrack --ctstate NEW", "-A INPUT -f",
+           "-A FORWARD -m conntrack --ctstate NEW", "-A FORWARD -f"),
+    ip6tables=table("raw", "-A PREROUTING -m ipv6header --header ipv6-frag --soft")
+    + filt("-A INPUT -m conntrack --ctstate NEW",
+           "-A INPUT -m ipv6header --header ipv6-frag --soft",
+           "-A FORWARD -m conntrack --ctstate NEW",
+           "-A FORWARD -m ipv6header --header ipv6-frag --soft"),
+    packets=(
+        Send("in h0 udp 10.1.0.2:5000 > 10.1.0.1:53 frag 16", K("dropped", rules=())),
+        Send("in h0 udp 10.1.0.2:5001 > 10.1.0.1:53 mf", K("dropped", rules=())),
+        Send("in h0 udp 198.51.100.7:5002 > 192.0.2.10:53 frag 16", K("dropped", rules=())),
+        Send("in h0 udp [fd01::2]:5003 > [fd01::1]:53 frag 16", K("dropped", rules=())),
+        Send("in h0 udp [2001:db8:1::7]:5004 > [2001:db8:2::10]:53 frag 16",
+             K("dropped", rules=())),
+        Send("local udp 10.2.0.1:5005 > 192.0.2.10:53 frag 16", K("dropped", rules=())),
+    ),
+))
+
+add(Scenario(
+    "fragments-no-conntrack",
+    "Without conntrack: an IPv4 fragment for the host (first with MF, or not) passes PREROUTING "
+    "and is queued by ip_local_deliver before INPUT; IPv6 reassembles after the INPUT hook "
+    "(the fragment header is handled as a protocol), so INPUT rules see each IPv6 fragment; "
+    "forwarded fragments of both families pass FORWARD as they are.",
+    LINKS, setup=ROUTES + FORWARD_ON, listeners=(UDP53,),
+    iptables=table("mangle", "-A PREROUTING -p udp") + filt("-A INPUT -p udp", "-A FORWARD -p udp"),
+    ip6tables=filt("-A INPUT -m ipv6header --header ipv6-frag --soft",
+                   "-A INPUT -m frag --fragmore",
+                   "-A INPUT -m frag --fragfirst",
+                   "-A INPUT -m frag --fraglast",
+                   "-A INPUT -m ipv6header ! --header ipv6-frag --soft",
+                   "-A FORWARD -m ipv6header --header ipv6-frag --soft",
+                   "-A FORWARD -m frag --fragmore"),
+    packets=(
+        Send("in h0 udp 10.1.0.2:5001 > 10.1.0.1:53 mf",
+             K("dropped", rules=("mangle/PREROUTING#1",))),
+        Send("in h0 udp [fd01::2]:5002 > [fd01::1]:53 frag 16",
+             K("dropped", rules=("filter/INPUT#1", "filter/INPUT#4"))),
+        Send("in h0 udp [fd01::2]:5003 > [fd01::1]:53 mf",
+             K("dropped", rules=("filter/INPUT#1", "filter/INPUT#2", "filter/INPUT#3"))),
+        Send("in h0 udp [2001:db8:1::7]:5004 > [2001:db8:2::10]:53 frag 16",
+             K("forwarded", "h1", rules=("filter/FORWARD#1",))),
+        Send("in h0 udp 198.51.100.7:5005 > 192.0.2.10:53 mf",
+             K("forwarded", "h1", rules=("mangle/PREROUTING#1", "filter/FORWARD#1"))),
+        Send("local udp 10.2.0.1:5006 > 192.0.2.10:53 frag 16", K("sent", "h1")),
+    ),
+))
+
 # ---------------------------------------------------------------------------------------------
 # targets
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ rules do to a packet.
 - ``walk_native(snap, base, env)``: one base chain for one packet, with the kernel's chain
   semantics (jump / goto / return / continue, an accept ends only this base chain, the policy at
   the end), every rule evaluated with the first expression that failed (as nft text).
-- ``run_netdev_ingress(snap, pkt, iif)``: the netdev-family ingress chains (tc-ingress stage).
+- ``run_netdev_ingress(snap, pkt, iif)``: the netdev/inet ingress chains, run by
+  ``simulate`` right after tc ingress (devices from the ``nft list chains`` dump).
 
 Expressions are compiled once per rule into closures over a per-packet ``Env`` (the same one
 the iptables matches use). What cannot be decided exactly is an ``Unsure`` with the result
@@ -24,6 +25,7 @@ Pure: depends on ``journey.model``, the engine's netfilter modules, ``journey.en
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -48,15 +50,17 @@ from journey.model.journey import (
     StageResult,
 )
 from journey.model.nft import JSON, JMap, NftChain, NftRule, NftRuleset, NftSet, NftTable
+from journey.model.nft_text import expr_text, stmt_text
 from journey.model.packet import Packet
 from journey.model.ruleset import Backend
 from journey.model.snapshot import HostSnapshot
-from journey.model.nft_text import expr_text, stmt_text
 
 __all__ = [
+    "NFT_CHAINS_DUMP",
     "NFT_DUMP",
     "NativeResult",
     "NativeRuleset",
+    "ingress_devices",
     "iptables_nft_tables",
     "native_base_chains",
     "native_ruleset",
@@ -990,9 +994,8 @@ def _mangle_step(cx: _Cx, body: JMap) -> Step:
             v = u.value
             if v is None:
                 return None
-        except _Missing as m:
-            st.notes.append(f"{ktext} set: {m.why}")
-            return None
+        except _Missing:
+            raise  # no header for it / no map entry: the kernel breaks the rule (no match)
         if isinstance(v, JMap | str | tuple):
             try:
                 v = const(kkind, v)
@@ -1001,7 +1004,10 @@ def _mangle_step(cx: _Cx, body: JMap) -> Step:
         return v if isinstance(v, int) else None
 
     def step(env: Env, st: _St) -> bool | _Verdict:
-        v = value(env, st)
+        try:
+            v = value(env, st)
+        except _Missing:
+            return False
         if v is None:
             st.uncertain = True
             st.notes.append(f"{ktext} set: value not known")
@@ -1233,6 +1239,31 @@ def _quota_step(body: JSON, cx: _Cx) -> Step:
     return step
 
 
+def _helper_step(cx: _Cx, body: JSON) -> Step:
+    """``ct helper set NAME`` / ``ct helper set <expr> map { ... }``: a failed map lookup breaks
+    the rule (no match); an assigned helper is uncertain (its expectations are not modelled)."""
+    gv = compile_expr(cx, body)[0] if isinstance(body, JMap) else None
+    note = (f"ct helper {expr_text(body)} assigned: expectations it creates (RELATED flows) "
+            "are not modelled")
+
+    def step(env: Env, st: _St) -> bool | _Verdict:
+        name: object = body
+        if gv is not None:
+            try:
+                name = gv(env)
+            except _Missing:
+                return False
+            except _Unsure as u:
+                st.notes.append(u.note)
+                name = u.value
+        st.uncertain = True
+        st.notes.append(note if gv is None else f"ct helper {name} assigned (from "
+                        f"{expr_text(body)}): expectations it creates (RELATED flows) are not "
+                        "modelled")
+        return True
+    return step
+
+
 def compile_stmt(cx: _Cx, s: JSON) -> tuple[Step, bool]:
     """A statement: its step and whether it is a condition (shown as the failed condition)."""
     if not isinstance(s, JMap) or s.single() is None:
@@ -1271,8 +1302,7 @@ def compile_stmt(cx: _Cx, s: JSON) -> tuple[Step, bool]:
             return _const_step(True, f"{body.get('op')} {body.get('set')}: the set is updated for "
                                      "later packets (not modelled)"), False
         if kind == "ct helper":
-            return _const_step(True, f"ct helper {expr_text(body)} assigned: expectations it "
-                                     "creates (RELATED flows) are not modelled", True), False
+            return _helper_step(cx, body), False
         if kind in ("ct timeout", "ct expectation", "secmark", "flow"):
             return _const_step(True, f"{stmt_text(s)}: not modelled (no effect on the verdict "
                                      "assumed)"), False
@@ -1591,36 +1621,78 @@ def _finish(verdict: str, evals: list[RuleEval], hit: list[RuleRef], ev: RuleEva
 
 # -- netdev ingress ---------------------------------------------------------------------------------
 
-def run_netdev_ingress(snap: HostSnapshot, pkt: Packet, iif: str | None) -> tuple[Stage, ...]:
-    """The netdev-family ingress chains for a packet arriving on ``iif`` (tc-ingress stage).
+NFT_CHAINS_DUMP = "nft list chains"
+_CHAIN_TEXT = re.compile(r"^\s*(?:table\s+(\S+)\s+(\S+)|chain\s+(\S+))\s*\{", re.M)
+_DEVICE_TEXT = re.compile(r"hook\s+ingress\s+(?:device\s+\"?([^\s\";]+)\"?|devices\s*=\s*\{([^}]*)\})")
 
-    nftables 1.0.6 does not print a netdev chain's device in JSON: such chains are assumed to
-    be bound to ``iif`` and the stage is marked uncertain.
+
+def ingress_devices(snap: HostSnapshot) -> dict[tuple[str, str, str], tuple[str, ...]]:
+    """(family, table, chain) -> devices of the ingress chains, from ``nft list chains`` text.
+
+    nftables 1.0.6 omits a netdev chain's device from ``nft -j``; the collector also saves
+    ``nft list chains`` (text) when the ruleset has ingress chains, and the devices come from it.
+    """
+    raw = snap.raw_dump(NFT_CHAINS_DUMP)
+    out: dict[tuple[str, str, str], tuple[str, ...]] = {}
+    if raw is None:
+        return out
+    fam = table = chain = ""
+    for line in raw.text.splitlines():
+        m = _CHAIN_TEXT.match(line)
+        if m and m.group(1):
+            fam, table = m.group(1), m.group(2)
+            continue
+        if m:
+            chain = m.group(3)
+            continue
+        d = _DEVICE_TEXT.search(line)
+        if d and chain:
+            devs = (d.group(1),) if d.group(1) else tuple(
+                x.strip().strip('"') for x in (d.group(2) or "").split(",") if x.strip())
+            out[(fam, table, chain)] = devs
+    return out
+
+
+def run_netdev_ingress(snap: HostSnapshot, pkt: Packet, iif: str | None) -> tuple[Stage, ...]:
+    """The netdev- and inet-family ingress chains for a packet arriving on ``iif`` (they run
+    in ``nf_ingress()``, right after tc ingress), in priority order; stops at a drop.
+
+    nftables 1.0.6 does not print a netdev chain's device in JSON: the devices come from the
+    ``nft list chains`` dump when the snapshot has it; otherwise such chains are assumed to be
+    bound to ``iif`` and the stage is marked uncertain.
     """
     nr = native_ruleset(snap)
     if nr is None or iif is None:
         return ()
     chains: list[tuple[NftTable, NftChain]] = []
+    known = ingress_devices(snap)
+    bound: dict[tuple[str, str, str], bool] = {}
     for t in nr.ruleset.tables:
-        if t.family != "netdev" or t.dormant:
+        if t.family not in ("netdev", "inet") or t.dormant:
+            continue
+        if t.family == "inet" and pkt.family.value not in ("ipv4", "ipv6"):
             continue
         for c in t.base_chains:
-            if c.hook == "ingress" and (not c.devices or iif in c.devices):
+            if c.hook != "ingress":
+                continue
+            devs = c.devices or known.get((t.family, t.name, c.name), ())
+            bound[(t.family, t.name, c.name)] = bool(devs)
+            if not devs or iif in devs:
                 chains.append((t, c))
     chains.sort(key=lambda tc: tc[1].priority or 0)
     out: list[Stage] = []
     env = Env(snap, pkt, Hook.PREROUTING, iif, None, None, False)
     for t, c in chains:
-        base = BaseChain(hook=Hook.PREROUTING, priority=c.priority or 0, nf_family="netdev",
+        base = BaseChain(hook=Hook.PREROUTING, priority=c.priority or 0, nf_family=t.family,
                          table=t.name, chain=c.name, backend="native", kind="filter",
                          policy=(c.policy or "accept").upper())
         before = env.pkt
         res = walk_native(snap, base, env)
         notes = list(res.notes)
         unc = res.uncertain
-        if not c.devices:
+        if not bound[(t.family, t.name, c.name)]:
             notes.append("the chain's device is not in the nft -j output (nftables 1.0.6 omits "
-                         f"it): assumed bound to {iif}")
+                         f"it) and no 'nft list chains' dump was collected: assumed bound to {iif}")
             unc = True
         if res.verdict in ("drop", "reject"):
             result = StageResult.DROPPED
@@ -1631,12 +1703,12 @@ def run_netdev_ingress(snap: HostSnapshot, pkt: Packet, iif: str | None) -> tupl
         else:
             result = StageResult.PASSED
         out.append(Stage(
-            name=f"ingress · {t.name} (nft netdev)", kind=StageKind.TC, result=result,
-            summary=f"netdev ingress chain {c.name} of table netdev {t.name} (priority "
+            name=f"ingress · {t.name} (nft {t.family})", kind=StageKind.TC, result=result,
+            summary=f"{t.family} ingress chain {c.name} of table {t.family} {t.name} (priority "
                     f"{c.priority}): runs at the tc-ingress stage, before IP processing",
             decision=res.decision, packet=env.pkt, functions=("__netif_receive_skb_core",
                                                                "nf_ingress", "nft_do_chain_netdev"),
-            hook="ingress", table=t.name, family="netdev", priority=c.priority,
+            hook="ingress", table=t.name, family=t.family, priority=c.priority,
             config=res.config, rules=tuple(res.evals), notes=tuple(notes), uncertain=unc))
         if res.verdict != "accept":
             break

@@ -14,15 +14,20 @@ Conntrack around the chains (``nf_conntrack_in`` sits at priority -200, after ra
   first nat chain that binds; later packets of the flow are translated by conntrack at the nat
   chain's place (``ct_apply_nat``) and the nat stage says it was skipped.
 
-Rules are compiled once per snapshot (matches into closures, targets into actions, chains
-indexed by name), so a 60k-rule kube-proxy ruleset costs a few ms per packet.
+Rules are compiled once per snapshot, lazily: a chain when first walked (a cheap scan indexes
+its runs of exact-address rules), a rule when first evaluated (matches into closures, shared
+between rules with the same Match object; targets into actions). So the first trace through a
+60k-rule kube-proxy ruleset costs a few ms, and later ones well under one.
 
 Pure: depends on ``journey.model`` and the engine's netfilter/conntrack modules; no I/O.
 """
 
 from __future__ import annotations
 
+import operator
+import socket
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from journey.engine.conntrack import (
     CtState,
@@ -33,11 +38,15 @@ from journey.engine.conntrack import (
     untracked_view,
 )
 from journey.engine.netfilter.matches import (
+    BadOption,
     CompileCtx,
     Cond,
     Env,
     Unsure,
     compile_match,
+    fast_addr,
+    parse_net,
+    rate_decide,
 )
 from journey.engine.netfilter.nft_eval import NativeResult, walk_native
 from journey.engine.netfilter.pipeline import (
@@ -66,7 +75,7 @@ from journey.model.journey import (
     StageResult,
 )
 from journey.model.packet import Packet
-from journey.model.ruleset import JumpKind, Rule, Table
+from journey.model.ruleset import JumpKind, Match, Rule, Table
 from journey.model.snapshot import ConntrackEntry, HostSnapshot
 
 __all__ = [
@@ -74,6 +83,7 @@ __all__ = [
     "HookOutcome",
     "NatBinding",
     "RejectSpec",
+    "compile_eagerly",
     "run_hook",
 ]
 
@@ -91,6 +101,7 @@ class HookContext:
     ct: CtView | None  # None if conntrack is not in use
     local: bool = False  # locally generated (owner match only in OUTPUT/POSTROUTING)
     flows: tuple[ConntrackEntry, ...] | None = None  # for a re-lookup after CT --zone in raw
+    rates: dict[str, int] | None = None  # the run's limit/hashlimit buckets (updated in place)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,77 +163,268 @@ class CRule:
                         counters=self.counters, backend=self.backend, line=r.line)
 
 
-MIN_RUN = 8  # consecutive exact-address rules worth an index
+MIN_RUN = 8  # consecutive exact-address rules worth an index (eager reference only)
+SCAN_MIN = 64  # rules scanned at a time at least (then twice as many as scanned so far)
+
+_FULL = {Family.IPV4: (1 << 32) - 1, Family.IPV6: (1 << 128) - 1}
+_BITS = {Family.IPV4: "32", Family.IPV6: "128"}
+_AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
+_NAME = operator.attrgetter("name")
+
+
+def _counters(r: Rule) -> str | None:
+    return f"[{r.counters.packets}:{r.counters.bytes}]" if r.counters is not None else None
+
+
+def _addr_key(m: Match, family: Family) -> tuple[str, int] | None:
+    """The ``Cond.key`` that ``compile_match`` gives built-in match ``m`` (an exact, not negated
+    ``-s``/``-d`` host), found without compiling it."""
+    o = m.options[0]
+    if o.name not in ("source", "destination") or o.negated or not o.values:
+        return None
+    which = "src" if o.name == "source" else "dst"
+    v = o.values[0]
+    a, slash, plen = v.partition("/")
+    if not slash or plen == _BITS[family]:  # iptables-save: "-d 10.96.0.1/32"
+        n = fast_addr(a, family)
+        if n is not None:
+            return which, n
+    if "," in v:
+        return None
+    try:
+        net, mask = parse_net(v, family)
+    except BadOption:
+        return None
+    return (which, net) if mask == _FULL[family] else None
+
+
+class _Run:
+    """Consecutive rules whose first condition is an exact host of one kind ("src"/"dst"):
+    address -> its first rule (``idx``), rule -> the next rule with its address (``dup``), and
+    the memoised "failed at that address" evaluations. Grows while the chain is scanned."""
+
+    __slots__ = ("a", "b", "done", "dup", "idx", "kind", "memo")
+
+    def __init__(self, a: int, kind: str) -> None:
+        self.a = a
+        self.b = a  # end (exclusive) so far
+        self.kind = kind
+        self.idx: dict[int, int] = {}
+        self.dup: dict[int, int] = {}
+        self.memo: list[RuleEval | None] = []
+        self.done = bytearray()
 
 
 class CChain:
-    """A compiled chain: its rules, plus indexes over runs of rules whose first condition is an
-    exact source/destination address (kube-proxy's KUBE-SERVICES), so a walk can jump to the
-    next rule that can match and add the memoised "failed at that address" evaluations in bulk."""
+    """A chain, compiled rule by rule when the walker first evaluates a rule, with indexes over
+    runs of rules whose first condition is an exact source/destination address (kube-proxy's
+    KUBE-SERVICES), so a walk can jump to the next rule that can match and add the memoised
+    "failed at that address" evaluations in bulk. The runs come from a cheap scan of the rules'
+    first built-in parameter, done as far as walks have needed (a packet for the first service
+    scans a few rules, not 6k); rules skipped over are never compiled."""
 
-    __slots__ = ("rules", "run_at", "runs")
+    __slots__ = ("addrs", "eager", "kinds", "n", "rules", "run_at", "runs", "scanned", "src",
+                 "table")
 
-    def __init__(self, rules: tuple[CRule, ...]) -> None:
-        self.rules = rules
-        self.runs: list[tuple[int, int, str, dict[int, list[int]], list[RuleEval]]] = []
-        self.run_at: list[int] | None = None
-        n = len(rules)
-        i = 0
-        while i < n:
-            k = rules[i].conds[0].key if rules[i].conds else None
-            if k is None:
-                i += 1
+    def __init__(self, table: CTable, src: tuple[Rule, ...], eager: bool = False) -> None:
+        self.table = table
+        self.src = src
+        self.eager = eager
+        n = self.n = len(src)
+        self.rules: list[CRule | None] = [None] * n
+        # kinds[p]: "src"/"dst" when rule p's first condition is an exact host, addrs[p] its int
+        self.kinds: list[str | None] = [None] * n
+        self.addrs = [0] * n
+        self.run_at = [-1] * n
+        self.runs: list[_Run] = []
+        self.scanned = 0
+        if eager:
+            self.scan(n)
+
+    def compile(self, i: int) -> CRule:
+        """Rule ``i``, compiled on first use."""
+        cr = self.rules[i]
+        if cr is None:
+            cr = self.rules[i] = self.table.compile(self.src[i])
+        return cr
+
+    def scan(self, upto: int) -> None:
+        """Find the keys of rules ``scanned..upto-1`` (what ``compile_match`` gives as their
+        first condition's ``key``, without compiling) and extend the runs."""
+        upto = min(upto, self.n)
+        lo = self.scanned
+        if upto <= lo:
+            return
+        if self.eager:
+            self._keys_compiled(lo, upto)
+        else:
+            self._keys(lo, upto)
+        self.scanned = upto
+        kinds, addrs, run_at, runs = self.kinds, self.addrs, self.run_at, self.runs
+        run = runs[-1] if runs and runs[-1].b == lo else None
+        for p in range(lo, upto):
+            kind = kinds[p]
+            if kind is None:
+                run = None
                 continue
-            j = i
-            while j < n and rules[j].conds and (kj := rules[j].conds[0].key) is not None and kj[0] == k[0]:
-                j += 1
-            if j - i >= MIN_RUN:
-                idx: dict[int, list[int]] = {}
-                for p in range(i, j):
-                    key = rules[p].conds[0].key
-                    assert key is not None
-                    idx.setdefault(key[1], []).append(p)
-                if self.run_at is None:
-                    self.run_at = [-1] * n
-                for p in range(i, j):
-                    self.run_at[p] = len(self.runs)
-                self.runs.append((i, j, k[0], idx, []))
-            i = j
+            if run is None or run.kind != kind:
+                run = _Run(p, kind)
+                runs.append(run)
+            run.b = p + 1
+            a = addrs[p]
+            q = run.idx.get(a)
+            if q is None:
+                run.idx[a] = p
+            else:  # append p to a's chain of positions
+                while (nq := run.dup.get(q)) is not None:
+                    q = nq
+                run.dup[q] = p
+            run.memo.append(None)
+            run.done.append(0)
+            run_at[p] = len(runs) - 1
 
-    def fails(self, run: int) -> list[RuleEval]:
-        a, b, _w, _idx, memo = self.runs[run]
-        if not memo:
-            memo.extend(self.rules[p].failed(0, False, None) for p in range(a, b))
-        return memo
+    def _keys_compiled(self, lo: int, upto: int) -> None:
+        """The eager reference: keys from the compiled conditions, runs of MIN_RUN or more."""
+        for p in range(lo, upto):
+            cr = self.compile(p)
+            k = cr.conds[0].key if cr.conds and self.table.index else None
+            if k is not None:
+                self.kinds[p], self.addrs[p] = k
+        p = lo
+        while p < upto:  # (short runs unindexed, as the reference always did)
+            q = p
+            while q < upto and self.kinds[q] is not None and self.kinds[q] == self.kinds[p]:
+                q += 1
+            if q - p < MIN_RUN:
+                self.kinds[p:q] = [None] * (q - p)
+            p = max(q, p + 1)
+
+    def _keys(self, lo: int, upto: int) -> None:
+        src, kinds, addrs, table = self.src, self.kinds, self.addrs, self.table
+        family = table.cc.family
+        af = _AF[family]
+        bits = _BITS[family]
+        pton, ntop, from_bytes = socket.inet_pton, socket.inet_ntop, int.from_bytes
+        for p in range(lo, upto):
+            r = src[p]
+            for m in r.matches:
+                if m.module == "":  # the first condition checked: the first built-in
+                    break
+            else:
+                continue  # no built-in: the first condition is a module's (never a key)
+            opts = m.options
+            if not opts:  # (compiles to nothing: the next match comes first)
+                cr = self.compile(p)
+                k = cr.conds[0].key if cr.conds else None
+                if k is not None:
+                    kinds[p], addrs[p] = k
+                continue
+            o = opts[0]
+            name = o.name
+            if o.negated or (name != "destination" and name != "source") or not o.values:
+                continue
+            v = o.values[0]
+            a, slash, plen = v.partition("/")
+            if not slash or plen == bits:  # iptables-save: "-d 10.96.0.1/32": canonical text
+                try:
+                    packed = pton(af, a)
+                except (OSError, ValueError):
+                    packed = b""
+                if packed and ntop(af, packed) == a:
+                    kinds[p] = "dst" if name == "destination" else "src"
+                    addrs[p] = from_bytes(packed, "big")
+                    continue
+            k = _addr_key(m, family)  # any other spelling: as compile_match reads it
+            if k is not None:
+                kinds[p], addrs[p] = k
+
+    def skip_to(self, run: _Run, i: int, addr: int) -> int:
+        """The first rule of ``run`` from ``i`` on whose address is ``addr`` (its end if none),
+        scanning further while the run may go on."""
+        while True:
+            q = run.idx.get(addr)
+            while q is not None and q < i:
+                q = run.dup.get(q)
+            if q is not None:
+                return q
+            if run.b < self.scanned or self.scanned >= self.n:
+                return run.b
+            self.scan(max(2 * self.scanned, self.scanned + SCAN_MIN))
+
+    def fails(self, run: _Run, lo: int, hi: int) -> list[RuleEval]:
+        """The evaluations of rules ``lo..hi-1`` of a run, each failing at its address."""
+        a, memo, done = run.a, run.memo, run.done
+        if done.find(0, lo - a, hi - a) >= 0:
+            for p in range(lo, hi):
+                if not done[p - a]:
+                    memo[p - a] = self._fail_first(p)
+                    done[p - a] = 1
+        return cast("list[RuleEval]", memo[lo - a:hi - a])
+
+    def _fail_first(self, p: int) -> RuleEval:
+        cr = self.rules[p]
+        if cr is not None:
+            return cr.failed(0, False, None)
+        r = self.src[p]
+        # the first condition of an indexed rule is its first built-in parameter (-s/-d)
+        for m in r.matches:
+            if m.module == "":
+                break
+        c = r.counters
+        return RuleEval(r.table, r.chain, r.index, r.text, False, None, m.text(), False, None,
+                        f"[{c.packets}:{c.bytes}]" if c is not None else None, None,
+                        self.table.backend, r.line)
 
 
 class CTable:
-    """One table of one dump, compiled lazily chain by chain."""
+    """One table of one dump, compiled lazily chain by chain and rule by rule (``eager``: every
+    rule of a chain at its first use, without sharing compiled matches, and with no address
+    index unless ``index``: the references the lazy path is tested against)."""
 
-    __slots__ = ("backend", "cc", "chains", "compiled", "source", "table")
+    __slots__ = ("backend", "cc", "chains", "compiled", "eager", "index", "memo", "source", "table")
 
-    def __init__(self, table: Table, cc: CompileCtx, backend: str, source: str) -> None:
+    def __init__(self, table: Table, cc: CompileCtx, backend: str, source: str,
+                 eager: bool = False, index: bool = True) -> None:
         self.table = table
         self.cc = cc
         self.backend = backend
         self.source = source
-        self.chains = {c.name: c for c in table.chains}
+        self.eager = eager
+        self.index = index
+        self.chains = dict(zip(map(_NAME, table.chains), table.chains, strict=True))
         self.compiled: dict[str, CChain] = {}
+        # compiled conditions by Match object: the parser shares equal Match objects between
+        # rules, and a match's conditions depend only on it and the family (fixed per table)
+        self.memo: dict[int, tuple[Match, tuple[Cond, ...]]] = {}
 
     def rules(self, name: str) -> CChain:
         got = self.compiled.get(name)
         if got is None:
             chain = self.chains.get(name)
-            got = CChain(tuple(self._compile(r) for r in chain.rules) if chain is not None else ())
+            got = CChain(self, chain.rules if chain is not None else (), self.eager)
             self.compiled[name] = got
         return got
 
-    def _compile(self, r: Rule) -> CRule:
+    def _conds(self, m: Match, cc: CompileCtx) -> tuple[Cond, ...]:
+        if self.eager:
+            return tuple(compile_match(m, cc))
+        hit = self.memo.get(id(m))
+        if hit is not None and hit[0] is m:
+            return hit[1]
+        conds = tuple(compile_match(m, cc))
+        self.memo[id(m)] = (m, conds)
+        return conds
+
+    def compile(self, r: Rule) -> CRule:
         cc = CompileCtx(self.cc.family, self.cc.table, r.chain, self.cc.snap)
         conds: list[Cond] = []
         # the kernel checks the built-in parameters (ip_packet_match) before any match module
-        for m in sorted(r.matches, key=lambda m: m.module != ""):
-            conds.extend(compile_match(m, cc))
+        for m in r.matches:
+            if m.module == "":
+                conds.extend(self._conds(m, cc))
+        for m in r.matches:
+            if m.module != "":
+                conds.extend(self._conds(m, cc))
         ref = RuleRef(table=r.table, chain=r.chain, index=r.index, backend=self.backend)
         t = r.target
         action, verdict, chain, fn, ttext = "none", None, None, None, None
@@ -236,13 +438,13 @@ class CTable:
                 action, chain = ("goto" if t.kind is JumpKind.GOTO else "jump"), t.name
             else:
                 action, fn = "ext", compile_target(t, cc, ref)
-        counters = (f"[{r.counters.packets}:{r.counters.bytes}]" if r.counters is not None else None)
         return CRule(rule=r, ref=ref, conds=tuple(conds), action=action, verdict=verdict,
-                     chain=chain, fn=fn, target_text=ttext, counters=counters,
+                     chain=chain, fn=fn, target_text=ttext, counters=_counters(r),
                      backend=self.backend, fail_evals=[None] * len(conds))
 
 
-def _ctable(snap: HostSnapshot, pipeline: Pipeline, base: BaseChain) -> CTable | None:
+def _ctable(snap: HostSnapshot, pipeline: Pipeline, base: BaseChain,
+            eager: bool = False, index: bool = True) -> CTable | None:
     cache = pipeline.compiled
     key = (base.nf_family, base.backend, base.table)
     got = cache.get(key)
@@ -252,10 +454,20 @@ def _ctable(snap: HostSnapshot, pipeline: Pipeline, base: BaseChain) -> CTable |
             return None
         dump = pipeline.dump(base.nf_family, base.backend)
         got = CTable(table, CompileCtx(base.family, base.table, "", snap), base.backend,
-                     dump.source if dump is not None else "")
+                     dump.source if dump is not None else "", eager, index)
         cache[key] = got
     assert isinstance(got, CTable)
     return got
+
+
+def compile_eagerly(snap: HostSnapshot, pipeline: Pipeline, index: bool = True) -> None:
+    """Make ``pipeline`` compile its iptables chains the reference way: every rule of a chain
+    when the chain is first used, each match compiled on its own, the address indexes taken from
+    the compiled conditions (``index=False``: none, every rule evaluated in turn). For tests that
+    check the lazy path gives identical results; call before the pipeline's first walk."""
+    for base in pipeline.all_chains():
+        if base.backend != "native":
+            _ctable(snap, pipeline, base, eager=True, index=index)
 
 
 # -- walking one base chain -------------------------------------------------------------------------
@@ -295,22 +507,21 @@ def _walk(ct: CTable, base: BaseChain, env: Env) -> _ChainResult:
             chain, i = stack.pop()
             rules = chain.rules
             continue
-        run_at = chain.run_at
-        if run_at is not None and run_at[i] >= 0:
-            ri = run_at[i]
-            a, b, which, idx, _m = chain.runs[ri]
-            addr = env.dst_i if which == "dst" else env.src_i
+        if i >= chain.scanned:
+            chain.scan(max(2 * chain.scanned, i + SCAN_MIN))
+        ri = chain.run_at[i]
+        if ri >= 0:
+            run = chain.runs[ri]
+            addr = env.dst_i if run.kind == "dst" else env.src_i
             if addr >= 0:
-                nxt = b
-                for p in idx.get(addr, ()):
-                    if p >= i:
-                        nxt = p
-                        break
+                nxt = chain.skip_to(run, i, addr)
                 if nxt > i:
-                    evals.extend(chain.fails(ri)[i - a:nxt - a])
+                    evals.extend(chain.fails(run, i, nxt))
                     i = nxt
                     continue
         cr = rules[i]
+        if cr is None:
+            cr = chain.compile(i)
         i += 1
         ok = True
         failed_at = -1
@@ -325,6 +536,10 @@ def _walk(ct: CTable, base: BaseChain, env: Env) -> _ChainResult:
                 failed_at = k
                 break
             assert isinstance(r, Unsure)
+            if r.rate is not None:  # limit / hashlimit: the run's token bucket decides
+                ref = cr.ref
+                r = rate_decide(env, f"{ref.backend} {env.family} {ref.table}/{ref.chain}"
+                                     f"#{ref.index}/{k}", r)
             unc = True
             if note_parts is None:
                 note_parts = []
@@ -438,6 +653,7 @@ def run_hook(snap: HostSnapshot, pipeline: Pipeline, pkt: Packet, ctx: HookConte
     family: Family = pkt.family
     bases = pipeline.chains(hook, family)
     env = Env(snap, pkt, hook, ctx.in_iface, ctx.out_iface, ctx.ct, ctx.local)
+    env.rates = ctx.rates
     start_mark = env.ct_mark
     stages: list[Stage] = []
     hits: list[RuleRef] = []
