@@ -151,7 +151,14 @@ def _read_document(target: Path) -> Any:
 
 def load_snapshot(path: str | os.PathLike[str]) -> HostSnapshot:
     """Read a snapshot file written by ``save_snapshot`` (plain or gzip, by content)."""
-    target = Path(path)
+    from journey.snapshot.iptables_save import long_lived_objects
+
+    # what is built here lives as long as the snapshot: no GC passes over it meanwhile
+    with long_lived_objects():
+        return _load_snapshot(Path(path))
+
+
+def _load_snapshot(target: Path) -> HostSnapshot:
     name = str(target)
     doc = _read_document(target)
     if not isinstance(doc, dict) or "format" not in doc:

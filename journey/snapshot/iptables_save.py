@@ -7,18 +7,27 @@ engine interprets them. Input that ``iptables-restore`` would refuse, or that ca
 at all (binary data, a truncated file, a rule in an undeclared chain), raises
 ``journey.errors.RuleParseError`` naming the source and line.
 
-It must stay fast (a kube-proxy host holds ~60k rules): a hand-written tokenizer (no shlex, no
-per-rule regex) that follows ``add_param_to_argv`` of iptables-restore, and caches of the
-immutable Match/MatchOption/Target values, which repeat a lot.
+It must stay fast (a kube-proxy host holds ~60k rules, and loading them should take no longer
+than ``iptables-restore --test`` on them: ``benchmarks/bench_load.py``): a hand-written
+tokenizer (no shlex, no per-rule regex) that follows ``add_param_to_argv`` of iptables-restore;
+caches of the immutable Match/MatchOption/Target values, which repeat a lot; a fast path that
+compiles each rule *shape* seen twice (kube-proxy writes about a dozen) into a function that
+builds its Rule directly, checked against the general parser (``_Parser._new_shape``; equal
+results on every fixture: tests/test_iptables_shapes.py); and no cyclic-GC work on the new
+objects (``long_lived_objects``).
 
 Pure: no I/O, no textual, no rich. Depends only on ``journey.model`` and ``journey.errors``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gc
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from journey.errors import RuleParseError
 from journey.model.family import Family
@@ -39,6 +48,7 @@ __all__ = [
     "KNOWN_TABLES",
     "KNOWN_TARGETS",
     "STANDARD_VERDICTS",
+    "long_lived_objects",
     "parse_iptables_save",
     "parse_iptables_save_bytes",
     "tokenize",
@@ -96,8 +106,12 @@ _STRING_OPTIONS = frozenset({
 # Characters that never occur in a text dump: NUL and other C0 controls (tab, LF and CR aside),
 # DEL, and lone surrogates (bytes that were not UTF-8, decoded with surrogateescape).
 _BINARY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# the ASCII bytes that may occur (what _BINARY does not match): an ASCII text is checked by
+# deleting them (bytes.translate, 4x faster than the regex on 9 MB), the regex says where
+_TEXT_ASCII = bytes(b for b in range(128) if not _BINARY.match(chr(b)))
 
 _NO_QUOTED: frozenset[int] = frozenset()
+_ONE_QUOTED = tuple(frozenset((k,)) for k in range(64))
 
 # words with a meaning of their own in a rule (kinds compared with "is")
 _K_NOT, _K_MATCH, _K_JUMP, _K_GOTO, _K_COUNTERS, _K_FRAGMENT, _K_PROTO, _K_PARAM = (
@@ -108,6 +122,30 @@ _SPECIAL: dict[str, str] = {
     **{w: (_K_FRAGMENT if long == "fragment" else _K_PROTO if long == "protocol" else _K_PARAM)
        for w, long in _BUILTINS.items()},
 }
+
+
+# -- fast path (see _Parser._new_shape) -------------------------------------------------------
+# a shape: the words with each value replaced by None, and the positions of quoted words
+_ShapeKey = tuple[tuple[str | None, ...], frozenset[int]]
+# builds the Rule of a line of one shape: (words, table, index, text, line, counters) -> Rule,
+# or None when a value would change how the general parser reads the line
+_Maker = Callable[[list[str], str, int, str, int, "Counters | None"], "Rule | None"]
+# the words a shape always keeps (option names, module and protocol names are learned)
+_LITERAL_SEED: dict[str, str] = {w: w for w in (*_SPECIAL, "", "-A", "--append")}
+# the word after these is a name that changes how the rest is read (module, protocol)
+_NAMES_NEXT = frozenset({"-m", "--match", "-p", "--protocol"})
+_MAX_LITERALS = 4096
+_MAX_SHAPES = 1024  # compiled makers per dump (a kube-proxy dump has about a dozen)
+_MAX_SEEN = 65536
+
+
+# iptables-save (nf_tables) on a native nft table it cannot print: 1.8.9 says "contains
+# incompatible base-chains", older and newer versions "is incompatible"
+_INCOMPATIBLE = re.compile(r"# Table `(\w+)' (?:contains incompatible|is incompatible)")
+
+
+class _NoPlan(Exception):
+    """This shape cannot be compiled: its lines take the general path."""
 
 
 class _ParseFail(ValueError):
@@ -125,11 +163,24 @@ def tokenize(text: str) -> tuple[list[str], frozenset[int]]:
     """
     if '"' not in text:
         return text.split(), _NO_QUOTED
+    words: list[str]
     if "\\" not in text:
         parts = text.split('"')
+        if len(parts) == 3:  # the common case: one quoted word (a kube-proxy comment)
+            head, word, tail = parts
+            words = head.split()
+            if words and not head[-1].isspace():
+                words[-1] += word  # glued to the word before: a"b c"
+            else:
+                words.append(word)
+            k = len(words) - 1
+            quoted1 = _ONE_QUOTED[k] if k < len(_ONE_QUOTED) else frozenset((k,))
+            if tail:
+                words += tail.split()
+            return words, quoted1
         if len(parts) % 2 == 0:
             raise _ParseFail("unterminated quote")
-        words: list[str] = []
+        words = []
         quoted: set[int] = set()
         glue = False  # the previous unquoted part ended in the middle of a word
         for k, part in enumerate(parts):
@@ -198,13 +249,23 @@ class _TableState:
 class _Parser:
     """One dump. Holds the caches of shared immutable values."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, fast: bool = True) -> None:
         self.source = source
         self.opt_cache: dict[tuple[str, tuple[str, ...], bool], MatchOption] = {}
         self.match_cache: dict[tuple[object, ...], Match] = {}
         self.target_cache: dict[tuple[object, ...], Target] = {}
         self.counter_text_cache: dict[str, Counters] = {}
         self.builtin_cache: dict[tuple[str, tuple[str, ...], bool], Match] = {}
+        # the fast path (see _Shapes): shape -> rule maker (None: this shape takes the
+        # general path), the words kept literally in a shape, shapes seen once
+        self.fast = fast
+        self.plans: dict[_ShapeKey, _Maker | None] = {}
+        self.literal: dict[str, str] = dict(_LITERAL_SEED)
+        self.literal_get = self.literal.get
+        self.seen_once: set[_ShapeKey] = set()
+        self.value_caches: dict[tuple[object, ...], dict[object, Any]] = {}
+        self._scratch: _Parser | None = None
+        self.goto_names: set[str] = set()  # of every -g target made (checked at COMMIT)
 
     # -- small shared values -------------------------------------------------------------
     def option(self, name: str, values: tuple[str, ...], negated: bool) -> MatchOption:
@@ -237,10 +298,11 @@ class _Parser:
         return m
 
     # -- one rule ------------------------------------------------------------------------
-    def rule(self, text: str, lineno: int, table: _TableState,
-             counters: Counters | None) -> Rule:
-        """Parse one ``-A CHAIN ...`` line (counters prefix already removed)."""
-        words, quoted = tokenize(text)
+    def rule(self, text: str, lineno: int, table: _TableState, counters: Counters | None,
+             tokens: tuple[list[str], frozenset[int]] | None = None) -> Rule:
+        """Parse one ``-A CHAIN ...`` line (counters prefix already removed; ``tokens``:
+        ``tokenize(text)`` when the caller has it)."""
+        words, quoted = tokenize(text) if tokens is None else tokens
         if len(words) < 2 or words[0] not in ("-A", "--append"):
             if words[0] in ("-A", "--append"):
                 raise _ParseFail("-A without a chain name")
@@ -251,7 +313,25 @@ class _Parser:
         if rules is None:
             raise _ParseFail(f"rule in chain {chain!r}, which is not declared in table "
                              f"{table.name!r} (no ':{chain} ...' line)")
+        if self.fast:
+            key = (tuple(map(self.literal_get, words)), quoted)
+            make = self.plans.get(key)
+            if make is None and key not in self.plans:
+                make = self._new_shape(key, words, quoted)
+            if make is not None:
+                r = make(words, table.name, len(rules) + 1, text, lineno, counters)
+                if r is not None:
+                    rules.append(r)
+                    return r
+        matches, target, counters = self.conditions(words, quoted, counters)
+        r = Rule(table.name, chain, len(rules) + 1, matches, target, text, lineno, counters)
+        rules.append(r)
+        return r
 
+    def conditions(self, words: list[str], quoted: frozenset[int], counters: Counters | None,
+                   ) -> tuple[tuple[Match, ...], Target | None, Counters | None]:
+        """The general parse of a rule's words (after ``-A CHAIN``): its matches, its target
+        and its counters (``-c`` overrides the ``[pkts:bytes]`` prefix)."""
         builtin_cache = self.builtin_cache
         match_cache = self.match_cache
         matches: list[Match] = []
@@ -361,7 +441,7 @@ class _Parser:
             else:
                 while i < n:
                     v = words[i]
-                    if (v[0] == "-" and len(v) > 1 and (v[1] == "-" or v[1].isalpha())
+                    if (v[:1] == "-" and len(v) > 1 and (v[1] == "-" or v[1].isalpha())
                             and i not in quoted):
                         break  # the next option
                     if v == "!" and i not in quoted:
@@ -407,11 +487,260 @@ class _Parser:
             if target is None:
                 target = self.target_cache[tkey] = Target(
                     target_name, tuple(self.option(*o) for o in target_opts), target_kind)
-        r = Rule(table.name, chain, len(rules) + 1, tuple(matches), target, text, lineno,
-                 counters)
-        rules.append(r)
-        return r
+                if target_kind is JumpKind.GOTO:
+                    self.goto_names.add(target_name)
+        return tuple(matches), target, counters
 
+    # -- the fast path: one compiled maker per rule shape ---------------------------------
+    #
+    # A rule's *shape* is its words with every value replaced by None (``map(literal.get)``:
+    # options, ``!``, module and protocol names stay), plus which words were quoted. The
+    # general parser's control flow depends only on the shape, except where it looks at a
+    # value's first character (values of most options stop at the next ``-x`` word): those
+    # values are checked by the maker, which returns None (general path) when one starts
+    # with "-". The second time a shape is seen, the general parser is run on the line with
+    # each value replaced by a marker, which shows where each value lands in the matches and
+    # target; from that a small function is compiled that builds the Rule directly, and it
+    # is checked against the general parse of the same line before it is used.
+
+    def _new_shape(self, key: _ShapeKey, words: list[str], quoted: frozenset[int],
+                   ) -> _Maker | None:
+        shape = key[0]
+        learned = False
+        for j in range(2, len(words)):
+            w = words[j]
+            if (shape[j] is None and len(self.literal) < _MAX_LITERALS
+                    and (not w or w[0] in "-!" or words[j - 1] in _NAMES_NEXT)):
+                self.literal[w] = w  # an option, module or protocol name: keep it in shapes
+                learned = True
+        if learned:
+            return None  # the next line of this shape gets a key with these words in it
+        if key not in self.seen_once:
+            if len(self.seen_once) < _MAX_SEEN:
+                self.seen_once.add(key)
+            return None
+        self.seen_once.discard(key)
+        if len(self.plans) >= _MAX_SHAPES:
+            return None
+        make = self._compile(shape, words, quoted)
+        self.plans[key] = make
+        return make
+
+    def _compile(self, shape: tuple[str | None, ...], words: list[str],
+                 quoted: frozenset[int]) -> _Maker | None:
+        slots = [j for j in range(2, len(words)) if shape[j] is None]
+        for j in slots:
+            w = words[j]
+            if not w or w[0] in "-!" or shape[j - 1] in _NAMES_NEXT:
+                return None
+        if "-c" in shape or "--set-counters" in shape:
+            return None
+        marked = list(words)
+        for j in slots:
+            marked[j] = f"\x00{j}"
+        if self._scratch is None:
+            self._scratch = _Parser(self.source, fast=False)
+        try:
+            m_matches, m_target, m_counters = self._scratch.conditions(marked, quoted, None)
+            matches, target, _ = self.conditions(words, quoted, None)
+        except _ParseFail:
+            return None
+        if m_counters is not None or len(m_matches) != len(matches):
+            return None
+        return _Shapes(self, words, quoted, slots).compile(m_matches, m_target, matches, target)
+
+
+def _is_marker(value: str) -> bool:
+    return value[:1] == "\x00"
+
+
+class _Shapes:
+    """Compiles one rule shape into a maker (see ``_Parser._new_shape``).
+
+    Built from two general parses of the same line: one with each value replaced by a marker
+    ``"\\x00<word index>"`` (which shows where each word lands) and the real one (whose
+    objects are reused for the parts that hold no value, and seed the caches). The generated
+    source holds only indices and names of constants: no text of the dump.
+    """
+
+    def __init__(self, parser: _Parser, words: list[str], quoted: frozenset[int],
+                 slots: list[int]) -> None:
+        self.parser = parser
+        self.words = words
+        self.slots = set(slots)
+        self.used: set[int] = set()
+        self.guards: list[int] = []
+        self.ns: dict[str, Any] = {"Rule": Rule, "Match": Match, "MatchOption": MatchOption,
+                                   "Target": Target}
+        self.lines: list[str] = []
+        # (name in ns, signature, key, real object): the caches of values, bound after the
+        # maker was checked against the general parse
+        self.caches: list[tuple[str, tuple[object, ...], object, object]] = []
+
+    def new(self, var: str, cls: type, args: list[str], indent: str) -> list[str]:
+        """Statements that set ``var`` to ``cls(*args)``. For a frozen slotted dataclass
+        without __post_init__: ``object.__new__`` and the slots' setters, which is what its
+        __init__ does, minus a call and a ``object.__setattr__`` lookup per field."""
+        fields = dataclasses.fields(cls)
+        if (hasattr(cls, "__post_init__") or "__slots__" not in cls.__dict__
+                or len(fields) != len(args) or not all(f.init for f in fields)):
+            return [f"{indent}{var} = {self.const(cls)}({', '.join(args)})"]
+        self.ns["new"] = object.__new__
+        out = [f"{indent}{var} = new({self.const(cls)})"]
+        for f, a in zip(fields, args, strict=True):
+            setter = f"set_{cls.__name__}_{f.name}"
+            self.ns[setter] = getattr(cls, f.name).__set__
+            out.append(f"{indent}{setter}({var}, {a})")
+        return out
+
+    def const(self, value: object) -> str:
+        name = f"c{len(self.ns)}"
+        self.ns[name] = value
+        return name
+
+    def value(self, v: str, guard: bool, slot_exprs: list[str]) -> str:
+        if not _is_marker(v):
+            return self.const(v)
+        j = int(v[1:])
+        if j not in self.slots or j in self.used:
+            raise _NoPlan
+        self.used.add(j)
+        if guard:
+            self.guards.append(j)
+        slot_exprs.append(f"w[{j}]")
+        return f"w[{j}]"
+
+    def options(self, marked: tuple[MatchOption, ...], real: tuple[MatchOption, ...],
+                builtin: bool, slot_exprs: list[str], n: int,
+                ) -> tuple[str, tuple[object, ...], list[str]]:
+        """Source of the options tuple of cached value ``n``, its signature (values None where
+        a word goes) and the statements that make its new options."""
+        if len(marked) != len(real):
+            raise _NoPlan
+        parts: list[str | tuple[str, list[str], bool]] = []
+        sig: list[object] = []
+        for mo, ro in zip(marked, real, strict=True):
+            if _is_marker(mo.name) or len(mo.values) != len(ro.values):
+                raise _NoPlan
+            sig.append((mo.name, tuple(None if _is_marker(v) else v for v in mo.values),
+                        mo.negated))
+            if mo == ro:
+                parts.append(self.const(ro))
+                continue
+            vals: list[str] = []
+            for k, v in enumerate(mo.values):
+                # a value the general parser takes whatever it is (built-in parameter, first
+                # word of a string option, -j target) needs no check; the others stop at a
+                # word that looks like an option, so a "-..." word there means general path
+                free = builtin or (mo.name in _STRING_OPTIONS
+                                   and (k == 0 or mo.name not in _SET_OPTIONS))
+                vals.append(self.value(v, not free, slot_exprs))
+            parts.append((self.const(mo.name), vals, mo.negated))
+        exprs: list[str] = []
+        stmts: list[str] = []
+        for i, part in enumerate(parts):
+            if isinstance(part, str):
+                exprs.append(part)
+                continue
+            name, vals, negated = part
+            # values that are the whole cache key (of 2+ words): the key is the values tuple
+            values = (f"k{n}" if vals == slot_exprs and len(vals) > 1
+                      else f"({', '.join(vals)},)")
+            stmts += self.new(f"o{n}_{i}", MatchOption, [name, values, repr(negated)],
+                              "        ")
+            exprs.append(f"o{n}_{i}")
+        return "(" + "".join(e + ", " for e in exprs) + ")", tuple(sig), stmts
+
+    def cached(self, sig: tuple[object, ...], slot_exprs: list[str], stmts: list[str],
+               real: object) -> str:
+        """Look ``v<n>`` up by its words (one word: the word itself, else their tuple) in a
+        cache of equal values; ``stmts`` make it."""
+        if not slot_exprs:
+            raise _NoPlan
+        n = len(self.caches)
+        var = f"v{n}"
+        cache = f"cache{n}"
+        self.ns[cache] = {}
+        words = [self.words[int(e[2:-1])] for e in slot_exprs]
+        key: object = words[0] if len(words) == 1 else tuple(words)
+        self.caches.append((cache, sig, key, real))
+        key_expr = slot_exprs[0] if len(slot_exprs) == 1 else f"({', '.join(slot_exprs)},)"
+        self.lines += [f"    k{n} = {key_expr}",
+                       f"    {var} = {cache}.get(k{n})",
+                       f"    if {var} is None:",
+                       *stmts,
+                       f"        {cache}[k{n}] = {var}"]
+        return var
+
+    def match(self, marked: Match, real: Match) -> str:
+        if marked == real:
+            return self.const(real)
+        if _is_marker(marked.module) or (marked.module, marked.implicit) != (real.module,
+                                                                           real.implicit):
+            raise _NoPlan
+        slot_exprs: list[str] = []
+        n = len(self.caches)
+        opts, osig, stmts = self.options(marked.options, real.options, marked.module == "",
+                                         slot_exprs, n)
+        stmts += self.new(f"v{n}", Match, [self.const(marked.module), opts,
+                                           repr(marked.implicit)], "        ")
+        return self.cached(("m", marked.module, marked.implicit, osig), slot_exprs, stmts,
+                           real)
+
+    def target(self, marked: Target | None, real: Target | None) -> str:
+        if marked is None or real is None:
+            if marked is not real:
+                raise _NoPlan
+            return "None"
+        if marked == real:
+            return self.const(real)
+        if marked.kind is not real.kind:
+            raise _NoPlan
+        slot_exprs: list[str] = []
+        n = len(self.caches)
+        name = self.value(marked.name, False, slot_exprs)
+        opts, osig, stmts = self.options(marked.options, real.options, False, slot_exprs, n)
+        stmts += self.new(f"v{n}", Target, [name, opts, self.const(marked.kind)], "        ")
+        sig = ("t", None if _is_marker(marked.name) else marked.name, marked.kind, osig)
+        var = self.cached(sig, slot_exprs, stmts, real)
+        if marked.kind is JumpKind.GOTO:  # a new -g target: its chain is checked at COMMIT
+            self.ns["goto_names"] = self.parser.goto_names
+            self.lines.append(f"        goto_names.add({var}.name)")
+        return var
+
+    def compile(self, marked_matches: tuple[Match, ...], marked_target: Target | None,
+                matches: tuple[Match, ...], target: Target | None) -> _Maker | None:
+        try:
+            exprs = [self.match(mm, rm)
+                     for mm, rm in zip(marked_matches, matches, strict=True)]
+            texpr = self.target(marked_target, target)
+        except _NoPlan:
+            return None
+        if self.used != self.slots:
+            return None
+        src = ["def make(w, table, index, text, line, counters):"]
+        if self.guards:
+            src += ["    if " + " or ".join(f'w[{j}][:1] == "-"' for j in self.guards) + ":",
+                    "        return None"]
+        src += self.lines
+        src += self.new("r", Rule, ["table", "w[1]", "index",
+                                     f"({''.join(e + ', ' for e in exprs)})", texpr, "text",
+                                     "line", "counters"], "    ")
+        src.append("    return r")
+        exec("\n".join(src), self.ns)  # source made of indices and names only
+        make: _Maker = self.ns.pop("make")  # (no cycle function <-> its globals)
+        # check the maker (building every value: its caches are still empty) against the
+        # general parse of the same line, then bind the shared caches, seeded with the
+        # general parse's objects so equal values stay one object
+        words = self.words
+        expect = Rule("t", words[1], 1, matches, target, "", 0, None)
+        if make(words, "t", 1, "", 0, None) != expect:
+            return None
+        for cache, sig, key, real in self.caches:
+            shared = self.parser.value_caches.setdefault(sig, {})
+            shared.setdefault(key, real)
+            self.ns[cache] = shared
+        return make
 
 def parse_iptables_save(text: str, *, source: str, family: Family,
                         backend: Backend) -> IptablesDump:
@@ -420,7 +749,8 @@ def parse_iptables_save(text: str, *, source: str, family: Family,
     ``source`` names the command or file in errors and config references. Raises
     ``RuleParseError`` (with file and line) for anything iptables-restore would refuse.
     """
-    bad = _BINARY.search(text)
+    bad = (None if text.isascii() and not text.encode("ascii").translate(None, _TEXT_ASCII)
+           else _BINARY.search(text))
     if bad is not None:
         pos = bad.start()
         ch = ord(bad.group())
@@ -428,24 +758,52 @@ def parse_iptables_save(text: str, *, source: str, family: Family,
                 else f"control character 0x{ch:02x}")
         raise RuleParseError(f"binary data, not an iptables-save dump ({what})", file=source,
                              line=text.count("\n", 0, pos) + 1)
-    # The parse allocates ~10 objects per rule and frees none: the cyclic GC would rescan the
-    # growing heap again and again (2-3x the parse time on 60k rules). Nothing here makes
-    # cycles, so it is paused for the duration.
-    gc_was_enabled = gc.isenabled()
+    with long_lived_objects():
+        return _parse(text, source, family, backend)
+
+
+@contextlib.contextmanager
+def long_lived_objects() -> Iterator[None]:
+    """Pause the cyclic GC while many long-lived objects with no cycles are built (a parsed
+    dump, a loaded snapshot), then hand them straight to the oldest GC generation.
+
+    The parse of 60k rules allocates ~450k objects that the GC can track and frees none.
+    Running, the GC would rescan the growing heap again and again (2x the parse time). Paused,
+    the objects pile up in the youngest generation, and the first collection after the pause
+    would traverse all of them only to free nothing (0.15-0.2 s), then the middle generation
+    would again: instead they are moved to the oldest one (``gc.freeze`` + ``gc.unfreeze``:
+    list splices, no traversal). The young generations are collected first, so what is
+    promoted is what was made meanwhile. Inside a GC already disabled (a nested use), or when
+    the process froze objects itself (``gc.freeze`` before a fork): the pause only.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.collect(1)
     gc.disable()
     try:
-        return _parse(text, source, family, backend)
+        yield
     finally:
-        if gc_was_enabled:
-            gc.enable()
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
 
 
-def _parse(text: str, source: str, family: Family, backend: Backend) -> IptablesDump:
-    p = _Parser(source)
+def _parse(text: str, source: str, family: Family, backend: Backend, *,
+           fast: bool = True) -> IptablesDump:
+    """The parse; ``fast=False`` turns the compiled shapes off (tests compare both)."""
+    p = _Parser(source, fast=fast)
     tables: list[Table] = []
     seen_tables: set[str] = set()
     cur: _TableState | None = None
     lineno = 0
+    incompatible: set[str] = set()  # tables iptables-save says are native nft (see below)
+    # the fast path of _Parser.rule, inlined for the common line (see _Parser._new_shape)
+    plans_get = p.plans.get
+    literal_get = p.literal_get
+    cur_rules: dict[str, list[Rule]] = {}
+    cur_name = ""
     try:
         for lineno, raw in enumerate(text.split("\n"), 1):
             line = raw.strip()
@@ -455,7 +813,18 @@ def _parse(text: str, source: str, family: Family, backend: Backend) -> Iptables
             if c == "-":
                 if cur is None:
                     raise _ParseFail("rule before any '*table' line")
-                p.rule(line, lineno, cur, None)
+                tokens = tokenize(line)
+                if fast:
+                    words = tokens[0]
+                    make = plans_get((tuple(map(literal_get, words)), tokens[1]))
+                    if make is not None:  # a compiled shape: "-A" or "--append" and a chain
+                        rules = cur_rules.get(words[1])
+                        if rules is not None:
+                            r = make(words, cur_name, len(rules) + 1, line, lineno, None)
+                            if r is not None:
+                                rules.append(r)
+                                continue
+                p.rule(line, lineno, cur, None, tokens)
             elif c == "[":
                 if cur is None:
                     raise _ParseFail("rule before any '*table' line")
@@ -468,6 +837,9 @@ def _parse(text: str, source: str, family: Family, backend: Backend) -> Iptables
                     raise _ParseFail("counters not followed by a rule")
                 p.rule(rest, lineno, cur, counters)
             elif c == "#":
+                m = _INCOMPATIBLE.match(line)
+                if m:
+                    incompatible.add(m.group(1))
                 continue
             elif c == ":":
                 if cur is None:
@@ -485,10 +857,17 @@ def _parse(text: str, source: str, family: Family, backend: Backend) -> Iptables
                     raise _ParseFail(f"table {name!r} appears twice")
                 seen_tables.add(name)
                 cur = _TableState(name, lineno)
+                cur_rules = cur.rules
+                cur_name = name
             elif line == "COMMIT":
                 if cur is None:
                     raise _ParseFail("COMMIT without a '*table' line")
-                tables.append(_finish_table(cur))
+                # A native nft table of an iptables name (``table ip nat``) prints as a comment
+                # and made-up built-in chains (plus the rules of its regular chains that
+                # iptables can print): it is not iptables-nft's, so it must not become an
+                # iptables table with stages of its own (the nft dump has all of it).
+                if cur.name not in incompatible:
+                    tables.append(_finish_table(cur, p.goto_names))
                 cur = None
             else:
                 shown = line if len(line) <= 60 else line[:57] + "..."
@@ -543,11 +922,13 @@ def _chain_line(p: _Parser, t: _TableState, line: str, lineno: int) -> None:
     t.rules[name] = []
 
 
-def _finish_table(t: _TableState) -> Table:
+def _finish_table(t: _TableState, goto_names: set[str]) -> Table:
     chains: list[Chain] = []
+    # every -g target made so far is a chain of this table: no rule to look at
+    check = not goto_names.issubset(t.chains)
     for name, (pol, counters, line) in t.chains.items():
         rules = t.rules[name]
-        for r in rules:
+        for r in rules if check else ():
             tg = r.target
             if tg is None or tg.name in t.chains:
                 continue
