@@ -133,6 +133,7 @@ class JourneyApp(App[int]):
         self._cancel = threading.Event()
         self.history: list[Run] = []
         self.pending_spec = spec or ""  # what the Packet screen's spec line holds (never lost)
+        self.stage_index = 0  # the stage the Journey screen shows (the path map marks it)
 
     # -- startup ------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -275,6 +276,12 @@ class JourneyApp(App[int]):
                 j = simulate(snap, pkt, flows=flows, spec=spec)
                 flows = j.flows
                 journeys.append(j)
+            from journey.widgets.stage_views import stage_backend
+
+            if any(stage_backend(s) == "native" for j in journeys for s in j.stages):
+                from journey.widgets.nft_rules import native_rules
+
+                native_rules(snap)  # parsed here (thread), read by the Journey screen
         except Exception as e:
             self.post_message(RunFailed(f"simulation failed: {error_text(e)}"))
             return

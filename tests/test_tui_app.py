@@ -20,6 +20,8 @@ from tui_fixtures import (
     dropped_journey,
     fake_simulator,
     host_snapshot,
+    native_journey,
+    native_snapshot,
 )
 from tui_text import screen_text
 
@@ -169,7 +171,7 @@ async def test_context_panel_and_enter_opens_rule() -> None:
         await pilot.press("3")
         await pilot.pause()
         text = screen_text(app)
-        assert "filter / INPUT   policy DROP" in text
+        assert "filter / INPUT  (iptables-nft)   policy DROP" in text
         assert "failed: --dport 22 (packet has 23)" in text
         assert "[2:120]" in text
         await pilot.press("enter")
@@ -352,3 +354,127 @@ async def test_live_collection_failure_offers_samples(monkeypatch: pytest.Monkey
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.snapshot is not None and "fixture-router" in screen_text(app)
+
+
+# -- stage rail, details, path map, dissection, native nft ---------------------------------------
+
+def test_rail_names_are_compact_and_disambiguated() -> None:
+    from dataclasses import replace
+
+    from journey.model.journey import RuleEval
+    from journey.widgets.stage_views import rail_names
+
+    j = dnat_journey()
+    names = rail_names(j)
+    assert names[2:6] == ["PRE raw", "conntrack", "PRE mangle", "PRE nat"]
+    assert "FWD filter" in names and "POST nat" in names
+    assert all(len(n) <= 18 for n in names)
+    # the same table at the same hook in iptables-nft and iptables-legacy: a short suffix each
+    fwd = next(s for s in j.stages if s.name == "FORWARD filter")
+    legacy = replace(fwd, name="FORWARD · filter (iptables-legacy)",
+                     rules=(RuleEval("filter", "FORWARD", 1, "-A FORWARD -j ACCEPT", True, backend="legacy"),))
+    two = replace(j, stages=(*j.stages[:9], legacy, *j.stages[9:]))
+    names = rail_names(two)
+    assert "FWD filter ·ipt" in names and "FWD filter ·leg" in names
+    # native nft chains are named by their table
+    assert rail_names(native_journey())[1:] == ["IN filter", "IN fw"]
+
+
+async def test_long_journey_rail_keeps_the_stage_in_view() -> None:
+    from dataclasses import replace
+
+    j = dnat_journey()
+    long = replace(j, stages=j.stages * 3)  # 36 stages, more than the rail's rows at 80x24
+    app = JourneyApp(snapshot=host_snapshot(), simulator=fake_simulator, run=Run((long,)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "end")
+        await pilot.pause()
+        rail = app.screen.query_one("#rail")
+        assert rail.scroll_offset.y > 0
+        text = screen_text(app)
+        assert "36 transmit on" in text and "Stage 36/36" in text
+        lines = [ln for ln in text.split("\n") if "▕" in ln]
+        assert all(ln.index("▕") < 30 for ln in lines)  # one line per stage, narrow rail
+
+
+async def test_details_scroll_with_space_and_pageup() -> None:
+    app = JourneyApp(snapshot=host_snapshot(), simulator=fake_simulator, run=Run((dropped_journey(),)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        details = app.screen.query_one("#details")
+        assert details.scroll_y == 0
+        await pilot.press("space")
+        await pilot.pause()
+        assert details.scroll_y > 0
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert details.scroll_y == 0
+
+
+async def test_path_map_scales_to_big_terminals() -> None:
+    for size, large in (((80, 24), False), ((120, 40), True)):
+        app = JourneyApp(snapshot=host_snapshot(), simulator=fake_simulator, run=Run((dnat_journey(),)))
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("3", "n", "5")
+            await pilot.pause()
+            text = screen_text(app)
+            assert ("PREROUTING hook" in text) is large
+            assert ("│ routing decision │" in text) is large
+            assert "ends at: transmit on eth1" in text and "PRE nat → routing decision" in text
+            assert "italic this stage" in text
+
+
+async def test_native_nft_in_rules_browser_and_enter_opens_the_rule() -> None:
+    app = JourneyApp(snapshot=native_snapshot(), simulator=fake_simulator, run=Run((native_journey(),)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "IN fw" in text and "inet fw / input  (nft, hook input prio 10)" in text
+        assert "# handle 4" in text
+        await pilot.press("enter")  # the stage that rejected: native rule handle 4
+        await settle(app, pilot)
+        assert isinstance(app.screen, RulesScreen)
+        text = screen_text(app)
+        assert "nft inet fw / input  type filter hook input" in text
+        assert "priority 10 policy accept" in text
+        assert "ip filter: iptables-nft" in text  # iptables-nft's table: listed once, above
+        assert "inet fw (4)" in text
+        table = app.screen.query_one("#rules-table", DataTable)
+        assert table.cursor_row == 1 and table.row_count == 3
+        assert "inet fw/input #2 handle 4" in text  # the detail line under the table
+        assert "reject with tcp reset" in text.split("handle 4")[-1]  # the whole rule, wrapped
+        await pilot.press("slash", *"blocklist")
+        await pilot.pause()
+        assert "search 'blocklist': 1 rules" in screen_text(app)
+
+
+async def test_iptables_only_snapshot_has_no_nft_node() -> None:
+    app = JourneyApp(snapshot=host_snapshot(), simulator=fake_simulator, run=Run((dnat_journey(),)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "ipv4 iptables-nft (10)" in text and "▼ nft (" not in text
+
+
+async def test_capture_dissection_pane(tmp_path: Path) -> None:
+    pcap = write_small_pcap(tmp_path / "small.pcap")
+    app = JourneyApp(snapshot=host_snapshot(), simulator=fake_simulator, pcap=str(pcap))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "frames"
+        assert "###[" not in screen_text(app)  # nothing dissected until asked
+        await pilot.press("d")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "frame 1: 54 bytes captured" in text and "###[ Ethernet ]###" in text
+        await pilot.press("down")
+        await settle(app, pilot)
+        assert "frame 2: 54 bytes" in screen_text(app)
+        await pilot.press("d")
+        await pilot.pause()
+        assert "###[" not in screen_text(app)

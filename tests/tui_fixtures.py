@@ -350,3 +350,76 @@ def write_fixture_file(path: Path = FIXTURE_FILE) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_snapshot(host_snapshot(), path, force=True)
     return path
+
+
+# -- native nftables ---------------------------------------------------------------------------
+
+def _nft_dump() -> str:
+    """``nft -j list ruleset`` of the fixture host: iptables-nft's ip filter table (also in
+    iptables-save) and a native ``inet fw`` table with an input base chain."""
+    import json
+
+    def rule(fam: str, table: str, chain: str, handle: int, *expr: object) -> dict[str, object]:
+        return {"rule": {"family": fam, "table": table, "chain": chain, "handle": handle,
+                         "expr": list(expr)}}
+
+    def cmp(left: object, right: object) -> dict[str, object]:
+        return {"match": {"op": "==", "left": left, "right": right}}
+
+    tcp_dport = {"payload": {"protocol": "tcp", "field": "dport"}}
+    counter = {"counter": {"packets": 4, "bytes": 240}}
+    items: list[dict[str, object]] = [
+        {"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+        {"table": {"family": "ip", "name": "filter", "handle": 1}},
+        {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 1, "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "drop"}},
+        {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "handle": 2, "type": "filter",
+                   "hook": "forward", "prio": 0, "policy": "drop"}},
+        {"chain": {"family": "ip", "table": "filter", "name": "OUTPUT", "handle": 3, "type": "filter",
+                   "hook": "output", "prio": 0, "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "filter", "name": "LOGDROP", "handle": 4}},
+        rule("ip", "filter", "INPUT", 5, {"xt": {"type": "match", "name": "conntrack"}}, {"accept": None}),
+        {"table": {"family": "inet", "name": "fw", "handle": 7}},
+        {"chain": {"family": "inet", "table": "fw", "name": "input", "handle": 1, "type": "filter",
+                   "hook": "input", "prio": 10, "policy": "accept"}},
+        {"chain": {"family": "inet", "table": "fw", "name": "blocklist", "handle": 2}},
+        rule("inet", "fw", "input", 3, cmp({"meta": {"key": "iifname"}}, "lo"), {"accept": None}),
+        rule("inet", "fw", "input", 4, cmp(tcp_dport, 23), counter, {"reject": {"type": "tcp reset"}}),
+        rule("inet", "fw", "input", 6, {"jump": {"target": "blocklist"}}),
+        rule("inet", "fw", "blocklist", 5,
+             cmp({"payload": {"protocol": "ip", "field": "saddr"}}, "203.0.113.66"), {"drop": None}),
+    ]
+    return json.dumps({"nftables": items})
+
+
+def native_snapshot() -> HostSnapshot:
+    """The fixture host plus a native nft table (``inet fw``) next to iptables-nft's tables."""
+    from journey.model.snapshot import RawDump
+
+    snap = host_snapshot()
+    return replace(snap, raw=(*snap.raw, RawDump("nft -j list ruleset", _nft_dump(), "nft -j list ruleset")))
+
+
+def native_journey() -> Journey:
+    """A telnet SYN rejected by the native ``inet fw`` input chain (rule handle 4)."""
+    p = _pkt(dport=23)
+    stages = (
+        Stage("receive on eth0", StageKind.NIC, StageResult.PASSED, "The NIC hands the frame up.",
+              "eth0 is up", p),
+        Stage("INPUT · filter (iptables-nft)", StageKind.NETFILTER, StageResult.PASSED,
+              "The filter table's INPUT chain.", "rule 3 matched: ACCEPT", p, hook="input",
+              table="filter", family="ip", priority=0,
+              rules=(RuleEval("filter", "INPUT", 3, "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
+                              False, failed_condition="--dport 22 (packet has 23)"),)),
+        Stage("INPUT · fw (nft)", StageKind.NETFILTER, StageResult.DROPPED,
+              "The nft table fw's input chain.", "rule handle 4 matched: reject with tcp reset", p,
+              hook="input", table="fw", family="inet", priority=10,
+              rules=(RuleEval("fw", "input", 1, 'iifname "lo" accept', False,
+                              failed_condition='iifname "lo" (packet on eth0)', handle=3, backend="native"),
+                     RuleEval("fw", "input", 2, "tcp dport 23 counter packets 4 bytes 240 reject with tcp reset",
+                              True, target="reject", handle=4, backend="native", counters="[4:240]"))),
+    )
+    verdict = Verdict(Disposition.REJECTED, "reject", "rejected by nft inet fw input (handle 4)",
+                      "INPUT · fw (nft)", packet=p)
+    return Journey(packet=p, spec="in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:23 flags S",
+                   stages=stages, verdict=verdict)

@@ -26,6 +26,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("home / end", "first stage / last stage (the verdict)"),
         ("up / down", "move in the stage rail"),
         ("enter", "open the stage's rule (Rules) or route (Host)"),
+        ("space, pgdn / pgup", "scroll the stage details"),
         ("r", "follow the reply the host sends back (RST, ICMP, SYN-ACK)"),
         ("b", "back to the journey before the reply"),
         ("e", "edit the packet and run it again"),
@@ -38,16 +39,20 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("enter (frame)", "simulate the selected frame"),
         ("f", "replay the selected frame's whole flow, carrying conntrack state"),
         ("l", "load a capture file"),
+        ("d", "capture tab: show / hide scapy's dissection of the highlighted frame"),
     )),
     ("Rules", (
         ("/", "search every rule of every table and chain"),
         ("escape", "clear the search"),
-        ("enter (tree)", "show a chain's rules"),
+        ("t", "move to the table / chain tree"),
+        ("enter (tree)", "show a chain's rules (iptables, and native nft tables with handles)"),
+        ("up / down (rules)", "the highlighted rule is shown whole below the table"),
     )),
     ("Host", (
         ("o", "open a snapshot file"),
         ("c", "collect the live host again (read-only)"),
         ("left / right", "switch tabs (when the tab bar is focused)"),
+        ("enter (sample list)", "open a bundled sample snapshot"),
     )),
 )
 

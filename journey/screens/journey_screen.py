@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, OptionList, Static
 
 from journey.messages import Run
 from journey.model.journey import RoutingDetail, StageKind
+from journey.widgets.nft_rules import cached_native_rules
 from journey.widgets.stage_views import (
     ContextPanel,
     PacketPanel,
@@ -26,6 +27,7 @@ from journey.widgets.stage_views import (
     render_card,
     render_context,
     render_packet,
+    stage_backend,
 )
 
 
@@ -34,14 +36,20 @@ class JourneyScreen(Screen[None]):
 
     _STEP = Binding.Group("step", compact=True)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left,p", "step(-1)", "Prev", id="prev", group=_STEP, tooltip="Previous stage"),
-        Binding("right,n", "step(1)", "Next", id="next", group=_STEP, tooltip="Next stage"),
+        Binding("left,p", "step(-1)", "Prev", id="prev", group=_STEP, key_display="←",
+                tooltip="Previous stage"),
+        Binding("right,n", "step(1)", "Next", id="next", group=_STEP, key_display="→",
+                tooltip="Next stage"),
         Binding("home", "jump(0)", "First", show=False, id="first", tooltip="First stage"),
         Binding("end", "jump(-1)", "Last", show=False, id="last", tooltip="Last stage (the verdict)"),
-        Binding("enter", "open", "Open", id="open", tooltip="Open this stage's rule or route in its browser"),
+        Binding("enter", "open", "Open", id="open", priority=True, tooltip="Open this stage's rule or route in its browser"),
         Binding("r", "reply", "Reply", id="reply", tooltip="Follow the reply the host sends back"),
         Binding("b", "back", "Back", show=False, id="back", tooltip="Back to the journey before the reply"),
         Binding("e", "edit", "Edit", id="edit", tooltip="Edit the packet and run it again"),
+        Binding("pagedown,space", "scroll_details(1)", "Scroll", show=False, id="details-down",
+                priority=True, tooltip="Scroll the stage details down a page"),
+        Binding("pageup", "scroll_details(-1)", "Scroll up", show=False, id="details-up",
+                priority=True, tooltip="Scroll the stage details up a page"),
         Binding("left_square_bracket", "packet(-1)", "Prev pkt", show=False, id="prev-packet",
                 tooltip="Previous packet of the replayed flow"),
         Binding("right_square_bracket", "packet(1)", "Next pkt", show=False, id="next-packet",
@@ -79,7 +87,8 @@ class JourneyScreen(Screen[None]):
         snap = self.app.snapshot  # type: ignore[attr-defined]
         self._cards = [render_card(j, i) for i in range(len(j.stages))]
         self._packets = [render_packet(j, i) for i in range(len(j.stages))]
-        self._contexts = [render_context(s, snap) for s in j.stages]
+        nft = cached_native_rules(snap)  # parsed by the simulate worker (never here)
+        self._contexts = [render_context(s, snap, nft=nft) for s in j.stages]
         title = Text()
         v = j.verdict
         bad = v.disposition in ("dropped", "rejected")
@@ -104,6 +113,7 @@ class JourneyScreen(Screen[None]):
             return
         index = max(0, min(index, len(self._cards) - 1))
         self.index = index
+        self.app.stage_index = index  # type: ignore[attr-defined]
         self.query_one("#card", StageCard).update(self._cards[index])
         self.query_one("#packet-panel", PacketPanel).update(self._packets[index])
         self.query_one("#context", ContextPanel).update(self._contexts[index])
@@ -117,9 +127,16 @@ class JourneyScreen(Screen[None]):
             self.show(event.option_index)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option_list.id == "rail":
+        if event.option_list.id == "rail":  # a click shows the stage; enter opens its rule
             event.stop()
-            self.run_worker(self.action_open(), exclusive=True, group="open")
+            self.show(event.option_index)
+
+    def action_scroll_details(self, pages: int) -> None:
+        details = self.query_one("#details", VerticalScroll)
+        if pages > 0:
+            details.scroll_page_down(animate=False)
+        else:
+            details.scroll_page_up(animate=False)
 
     def action_step(self, delta: int) -> None:
         self.show(self.index + delta)
@@ -145,9 +162,21 @@ class JourneyScreen(Screen[None]):
         if stage.kind is StageKind.NETFILTER:
             matched = [r for r in stage.rules if r.matched]
             target = matched[-1] if matched else (stage.rules[-1] if stage.rules else None)
+            backend = stage_backend(stage)
+            if backend == "native":
+                nft = cached_native_rules(app.snapshot)
+                c = None if nft is None else nft.base_chain(stage.family, stage.table, stage.hook,
+                                                            stage.priority)
+                chain = target.chain if target else (c.name if c is not None else "")
+                await app.switch_mode("rules")
+                app.screen.select_native(stage.family or "", stage.table or "", chain,
+                                         target.index if target else 0,
+                                         target.handle if target else None)
+                return
             chain = target.chain if target else (stage.hook or "").upper()
             await app.switch_mode("rules")
-            app.screen.select_rule(stage.table or "filter", chain, target.index if target else 0)
+            app.screen.select_rule(stage.table or "filter", chain, target.index if target else 0,
+                                   family=stage.family, backend=backend)
         elif isinstance(stage.detail, RoutingDetail) and stage.detail.route:
             await app.switch_mode("host")
             app.screen.select_route(stage.detail.route)

@@ -51,6 +51,20 @@ class PacketScreen(Screen[None]):
         self.query_one(CapturePicker).set_capture(capture)
         if capture is not None:
             self.query_one("#packet-tabs", TabbedContent).active = "tab-capture"
+            self._focus_frames()
+
+    def on_screen_resume(self) -> None:
+        if self.query_one("#packet-tabs", TabbedContent).active == "tab-capture":
+            self._focus_frames()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-capture":
+            self._focus_frames()
+
+    def _focus_frames(self) -> None:
+        """With a capture open, keys go to its frame list (digits still switch screens)."""
+        if self.query_one(CapturePicker).capture is not None:
+            self.query_one("#frames").focus()
 
     def edit_packet(self, packet: Packet, spec: str) -> None:
         """Show the form filled with ``packet`` (the Journey screen's ``e``)."""

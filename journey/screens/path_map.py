@@ -8,7 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from journey.messages import Run
-from journey.widgets.path_map import PathMap, render_path_map
+from journey.widgets.path_map import PathMap
 
 
 class PathMapScreen(Screen[None]):
@@ -17,7 +17,7 @@ class PathMapScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="map-scroll"):
-            yield PathMap(render_path_map(None), id="path-map")
+            yield PathMap(id="path-map")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -27,12 +27,5 @@ class PathMapScreen(Screen[None]):
         self._on_run(self.app.current_run)  # type: ignore[attr-defined]
 
     def _on_run(self, run: Run | None) -> None:
-        current = None
-        if run is not None:
-            from journey.screens.journey_screen import JourneyScreen
-
-            for screen in self.app.screen_stack:
-                if isinstance(screen, JourneyScreen):
-                    current = screen.index
-        self.query_one("#path-map", PathMap).update(
-            render_path_map(run.journey if run else None, current))
+        current: int | None = getattr(self.app, "stage_index", None) if run is not None else None
+        self.query_one("#path-map", PathMap).show(run.journey if run else None, current)

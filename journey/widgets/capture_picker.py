@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
     from journey.model.snapshot import HostSnapshot
@@ -44,6 +47,8 @@ class CapturePicker(Vertical):
         Binding("slash", "filter", "Filter", id="filter-frames", tooltip="Filter the frames"),
         Binding("f", "flow", "Replay flow", id="replay-flow", tooltip="Replay the frame's whole flow"),
         Binding("l", "load", "Load pcap", id="load-pcap", tooltip="Load a capture file"),
+        Binding("d", "dissect", "Dissect", id="dissect-frame",
+                tooltip="Show / hide scapy's dissection of the highlighted frame"),
     ]
 
     class Simulate(Message):
@@ -57,6 +62,7 @@ class CapturePicker(Vertical):
         super().__init__(id=id)
         self.capture: Capture | None = None
         self.shown: list[Frame] = []
+        self._dissected: dict[int, str] = {}  # frame no. -> scapy's text (this capture only)
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ filter: words that must all appear (!word excludes)",
@@ -64,6 +70,8 @@ class CapturePicker(Vertical):
         yield Static("No capture loaded: l (or ctrl+p → Load capture) opens a pcap/pcapng file.",
                      id="capture-status")
         yield DataTable(id="frames", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="dissect-pane"):
+            yield Static("", id="dissection")
         with Horizontal(id="capture-actions"):
             yield Select([(f"arrival: {GUESS}", GUESS)], value=GUESS, allow_blank=False,
                          id="c-arrival", compact=True)
@@ -83,6 +91,7 @@ class CapturePicker(Vertical):
 
     def set_capture(self, capture: Capture | None) -> None:
         self.capture = capture
+        self._dissected = {}
         self.apply_filter(self.query_one("#frame-filter", Input).value)
 
     def apply_filter(self, text: str) -> None:
@@ -126,6 +135,50 @@ class CapturePicker(Vertical):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self._show_guess()
+        if self.query_one("#dissect-pane").display:
+            self._show_dissection()
+
+    def action_dissect(self) -> None:
+        """Toggle the dissection pane (scapy runs only for the frames looked at)."""
+        pane = self.query_one("#dissect-pane", VerticalScroll)
+        pane.display = not pane.display
+        if pane.display:
+            self._show_dissection()
+
+    def _show_dissection(self) -> None:
+        f = self.current()
+        box = self.query_one("#dissection", Static)
+        if f is None or self.capture is None:
+            box.update("no frame selected")
+            return
+        text = self._dissected.get(f.no)
+        if text is not None:
+            box.update(Text(text))
+            return
+        box.update(f"frame {f.no}: dissecting…")
+        self.dissect(self.capture, f)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dissect",
+          description="dissect a frame")
+    def dissect(self, capture: Capture, frame: Frame) -> None:
+        """scapy's layer-by-layer view of one frame, in a thread (scapy imports on first use)."""
+        from journey.packets.pcap import dissect_text
+
+        try:
+            text = (f"frame {frame.no}: {frame.caplen} bytes captured ({frame.wirelen} on the wire)\n"
+                    + dissect_text(capture, frame))
+        except Exception as e:  # unreadable frame: say so in the pane
+            text = f"frame {frame.no}: cannot dissect: {e}"
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._dissection_ready, capture, frame, text)
+
+    def _dissection_ready(self, capture: Capture, frame: Frame, text: str) -> None:
+        if capture is not self.capture:
+            return
+        self._dissected[frame.no] = text
+        cur = self.current()
+        if cur is not None and cur.no == frame.no:
+            self.query_one("#dissection", Static).update(Text(text))
 
     def _show_guess(self) -> None:
         f = self.current()

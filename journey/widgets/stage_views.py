@@ -8,17 +8,21 @@ Depends on textual, rich and the model only.
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from journey.model.family import Family
 from journey.model.journey import (
     ConntrackDetail,
     Journey,
     NeighbourDetail,
     RoutingDetail,
+    RuleEval,
     SocketDetail,
     Stage,
     StageKind,
@@ -26,6 +30,7 @@ from journey.model.journey import (
 )
 from journey.model.packet import Packet, proto_name
 from journey.model.snapshot import HostSnapshot
+from journey.widgets.nft_rules import NativeRules
 
 MARKS: dict[StageResult, tuple[str, str]] = {
     StageResult.PASSED: ("✓", "green"),
@@ -44,22 +49,78 @@ def mark(stage: Stage) -> tuple[str, str]:
     return MARKS[stage.result]
 
 
-def rail_label(stage: Stage, n: int) -> Text:
+HOOK_SHORT = {"prerouting": "PRE", "input": "IN", "forward": "FWD", "output": "OUT",
+              "postrouting": "POST", "ingress": "ingress", "egress": "egress"}
+"""Short hook names for the stage rail (the card keeps the full name)."""
+
+_BACKEND_OF_LABEL = {"iptables-nft": "nft", "iptables-legacy": "legacy", "nft": "native",
+                     "nft netdev": "native"}
+_BACKEND_SHORT = {"nft": "ipt", "legacy": "leg", "native": "nft"}
+
+
+def stage_backend(stage: Stage) -> str | None:
+    """The ruleset a netfilter stage walked: "nft" (iptables-nft), "legacy" or "native" (nft)."""
+    if stage.rules:
+        return stage.rules[0].backend
+    m = re.search(r"\(([^()]*)\)$", stage.name)
+    if m is not None:
+        return _BACKEND_OF_LABEL.get(m.group(1))
+    return None
+
+
+def _base_short(stage: Stage) -> str:
+    if stage.kind is StageKind.NETFILTER and stage.hook:
+        hook = HOOK_SHORT.get(stage.hook.lower(), stage.hook)
+        table = stage.table or "?"
+        if "conntrack NAT" in stage.name:
+            table = "ct NAT"
+        return f"{hook} {table}"
+    if stage.kind is StageKind.TC and "·" in stage.name:  # nft netdev ingress chain
+        hook, _, rest = stage.name.partition("·")
+        return f"{hook.strip()} {rest.split('(')[0].strip()}"
+    return stage.name
+
+
+def rail_names(journey: Journey) -> list[str]:
+    """Compact one-line stage names for the rail ("PRE mangle", "FWD filter", "input routing").
+
+    The backend (iptables-nft, legacy, nft table) is in the card; it is added here as a short
+    suffix only when two stages would otherwise read the same (e.g. filter in iptables-nft and in
+    iptables-legacy, or an nft table named like an iptables one)."""
+    base = [_base_short(s) for s in journey.stages]
+    names = list(base)
+    for i, s in enumerate(journey.stages):
+        if base.count(base[i]) < 2:
+            continue
+        backend = stage_backend(s)
+        suffix = _BACKEND_SHORT.get(backend or "", "")
+        same = [j for j, b in enumerate(base) if b == base[i]
+                and _BACKEND_SHORT.get(stage_backend(journey.stages[j]) or "", "") == suffix]
+        if len(same) > 1 and s.priority is not None:
+            suffix = f"{suffix} {s.priority}".strip()
+        names[i] = f"{base[i]} ·{suffix}" if suffix else base[i]
+    return names
+
+
+def rail_label(stage: Stage, n: int, name: str | None = None) -> Text:
     symbol, style = mark(stage)
-    t = Text()
+    t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f"{symbol} ", style=style)
     t.append(f"{n:>2} ", style="dim")
-    t.append(stage.name, style="bold" if stage.result is StageResult.DROPPED else "")
+    t.append(name or stage.name, style="bold" if stage.result is StageResult.DROPPED else "")
     return t
 
 
 class StageRail(OptionList):
-    """Every stage of the journey in order, with its mark; the highlighted one is shown."""
+    """Every stage of the journey in order, one line each, with its mark; the highlighted one
+    is shown (the list scrolls to keep it visible)."""
 
     def set_journey(self, journey: Journey) -> None:
         self.clear_options()
+        names = rail_names(journey)
         self.add_options(
-            [Option(rail_label(s, i + 1), id=f"stage-{i}") for i, s in enumerate(journey.stages)]
+            [Option(rail_label(s, i + 1, names[i]), id=f"stage-{i}")
+             for i, s in enumerate(journey.stages)]
         )
 
 
@@ -79,6 +140,15 @@ def packet_line(p: Packet) -> str:
     return out
 
 
+def hang(marker: str, body: Text, style: str = "") -> Table:
+    """``marker`` then ``body``, wrapped lines indented under the body (a hanging indent)."""
+    t = Table.grid()
+    t.add_column(no_wrap=True, width=len(marker), style=style)
+    t.add_column()
+    t.add_row(marker, body)
+    return t
+
+
 def render_card(journey: Journey, index: int) -> RenderableType:
     """The stage card: what happens here, what was decided, config lines, kernel functions."""
     s = journey.stages[index]
@@ -94,21 +164,20 @@ def render_card(journey: Journey, index: int) -> RenderableType:
     if where:
         parts.append(Text(f"  {where} [{s.kind}]", style="dim"))
     parts.append(Text(s.summary))
-    d = Text("→ ", style="bold")
-    d.append(s.decision, style=style if s.result is not StageResult.PASSED else "bold")
-    parts.append(d)
+    parts.append(hang("→ ", Text(s.decision, style=style if s.result is not StageResult.PASSED else "bold"),
+                      "bold"))
     for c in s.config:
-        line = Text("  ⚙ ", style="cyan")
-        line.append(c.text, style="cyan")
+        line = Text(c.text, style="cyan")
         if c.where:
             line.append(f"   ({c.where})", style="dim")
-        parts.append(line)
+        parts.append(hang("  ⚙ ", line, "cyan"))
     if s.functions:
-        parts.append(Text("  kernel: " + " → ".join(s.functions), style="dim italic"))
+        parts.append(hang("  kernel: ", Text(" → ".join(s.functions)), "dim italic"))
     for n in s.notes:
-        parts.append(Text(f"  note: {n}", style="italic"))
+        parts.append(hang("  note: ", Text(n, style="italic"), "italic"))
     if s.uncertain:
-        parts.append(Text("  ? uncertain: the engine cannot model this stage exactly", style="magenta"))
+        parts.append(hang("  ? ", Text("uncertain: the engine cannot model this stage exactly"),
+                          "magenta"))
     if index == len(journey.stages) - 1:
         parts.append(render_verdict(journey))
     return Group(*parts)
@@ -178,11 +247,15 @@ def render_packet(journey: Journey, index: int) -> RenderableType:
     return Group(*parts)
 
 
-def render_context(stage: Stage, snapshot: HostSnapshot | None, max_rules: int = 400) -> RenderableType:
-    """The context of a stage: its chain, routing walk, conntrack entry, sockets or neighbour."""
+def render_context(stage: Stage, snapshot: HostSnapshot | None, max_rules: int = 400,
+                   nft: NativeRules | None = None) -> RenderableType:
+    """The context of a stage: its chain, routing walk, conntrack entry, sockets or neighbour.
+
+    ``nft`` (the parsed native ruleset) lists the whole chain of a native nft stage; without
+    it the rules the engine evaluated are shown."""
     d = stage.detail
     if stage.kind is StageKind.NETFILTER:
-        return _netfilter_context(stage, snapshot, max_rules)
+        return _netfilter_context(stage, snapshot, max_rules, nft)
     if isinstance(d, RoutingDetail):
         return _routing_context(d)
     if isinstance(d, ConntrackDetail):
@@ -196,11 +269,15 @@ def render_context(stage: Stage, snapshot: HostSnapshot | None, max_rules: int =
         return Group(Text("Connection tracking", style="bold underline"), t)
     if isinstance(d, SocketDetail):
         lines: list[RenderableType] = [Text("Socket lookup", style="bold underline")]
+        g = Table.grid(padding=(0, 1))
+        g.add_column(no_wrap=True, width=1)
+        g.add_column()
         for c in d.candidates:
-            line = Text("▶ " if c.chosen else "  ", style="bold green" if c.chosen else "")
-            line.append(c.text, style="bold reverse" if c.chosen else "")
+            line = Text(c.text, style="bold reverse" if c.chosen else "")
             line.append(f"  {c.reason}", style="dim")
-            lines.append(line)
+            g.add_row(Text("▶" if c.chosen else " ", style="bold green"), line)
+        if d.candidates:
+            lines.append(g)
         if d.winner:
             who = f"  process {d.process} (pid {d.pid})" if d.process else ""
             lines.append(Text(f"winner: {d.winner}{who}", style="bold"))
@@ -223,116 +300,147 @@ def render_context(stage: Stage, snapshot: HostSnapshot | None, max_rules: int =
 
 def _routing_context(d: RoutingDetail) -> RenderableType:
     parts: list[RenderableType] = [Text(f"Routing ({d.direction})", style="bold underline")]
-    if d.rules:
-        parts.append(Text("policy rules walked:", style="bold"))
-        for r in d.rules:
-            line = Text("▶ " if r.matched else "  ", style="green")
-            line.append(r.text, style="bold" if r.matched else "dim")
-            line.append(f"  {r.reason}", style="dim italic")
-            parts.append(line)
-    if d.candidates:
-        parts.append(Text("candidate routes:", style="bold"))
-        for c in d.candidates:
-            line = Text("▶ " if c.chosen else "  ", style="bold green")
-            line.append(c.text, style="bold reverse" if c.chosen else "")
-            line.append(f"  [table {c.table}] {c.reason}", style="dim")
-            parts.append(line)
     t = Table.grid(padding=(0, 1))
-    t.add_column(style="dim")
+    t.add_column(style="dim", no_wrap=True)
     t.add_column()
-    for k, v in (("table", None if d.table is None else str(d.table)), ("route", d.route),
+    for k, v in (("route", d.route), ("table", None if d.table is None else str(d.table)),
                  ("type", d.route_type), ("next hop", d.nexthop), ("source", d.source),
                  ("out dev", d.oif)):
         if v:
-            t.add_row(k, v)
-    parts.append(t)
+            t.add_row(k, Text(v, style="bold" if k == "route" else ""))
+    if t.row_count:
+        parts.append(t)
+    if d.rules:
+        parts.append(Text("policy rules walked:", style="bold"))
+        g = Table.grid(padding=(0, 1))
+        g.add_column(no_wrap=True, width=1)
+        g.add_column()
+        for r in d.rules:
+            line = Text(r.text, style="bold" if r.matched else "")
+            line.append(f"  {r.reason}", style="dim italic")
+            g.add_row(Text("▶" if r.matched else " ", style="bold green"), line)
+        parts.append(g)
+    if d.candidates:
+        parts.append(Text("candidate routes:", style="bold"))
+        g = Table.grid(padding=(0, 1))
+        g.add_column(no_wrap=True, width=1)
+        g.add_column()
+        for c in d.candidates:
+            line = Text(c.text, style="bold reverse" if c.chosen else "")
+            line.append(f"  [table {c.table}] {c.reason}", style="dim")
+            g.add_row(Text("▶" if c.chosen else " ", style="bold green"), line)
+        parts.append(g)
     return Group(*parts)
 
 
-def _netfilter_context(stage: Stage, snapshot: HostSnapshot | None, max_rules: int) -> RenderableType:
+def _netfilter_context(stage: Stage, snapshot: HostSnapshot | None, max_rules: int,
+                       nft: NativeRules | None = None) -> RenderableType:
     """The chain with every rule: evaluated ones with their failed condition and counters."""
-    parts: list[RenderableType] = []
+    backend = stage_backend(stage)
     chain_name = stage.rules[0].chain if stage.rules else (stage.hook or "").upper()
-    header = Text(f"{stage.table or '?'} / {chain_name}", style="bold underline")
-    policy = _policy(snapshot, stage.table, chain_name)
+    native = backend == "native"
+    if native:
+        chain_rules, policy, chain_name, where = _native_chain(stage, nft, chain_name)
+    else:
+        chain_rules, policy = _iptables_chain(snapshot, stage, backend, chain_name)
+        where = {"nft": "iptables-nft", "legacy": "iptables-legacy"}.get(backend or "", "")
+    table_name = f"{stage.family} {stage.table}" if native and stage.family else (stage.table or "?")
+    header = Text(f"{table_name} / {chain_name}", style="bold underline")
+    if where:
+        header.append(f"  ({where})", style="dim")
     if policy:
         header.append(f"   policy {policy}", style="bold")
-    parts.append(header)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, width=3)  # mark
+    grid.add_column(no_wrap=True, justify="right")  # index
+    grid.add_column()  # rule text, failed condition, note
     evaluated = {(r.chain, r.index): r for r in stage.rules}
-    chain_rules = _chain_rules(snapshot, stage.table, chain_name)
     shown = 0
-    if chain_rules:
-        for idx, text, counters in chain_rules:
-            if shown >= max_rules:
-                parts.append(Text(f"… {len(chain_rules) - shown} more rules (4: rules browser)", style="dim"))
-                break
-            parts.append(_rule_line(idx, text, counters, evaluated.pop((chain_name, idx), None)))
-            shown += 1
+    more: Text | None = None
+    for idx, text, counters in chain_rules:
+        if shown >= max_rules:
+            more = Text(f"… {len(chain_rules) - shown} more rules (4: rules browser)", style="dim")
+            break
+        _rule_row(grid, idx, text, counters, evaluated.pop((chain_name, idx), None))
+        shown += 1
     # rules of other (user) chains the walk entered, and anything not found in the snapshot
     for ev in stage.rules:
         if (ev.chain, ev.index) not in evaluated:
             continue
         if shown >= max_rules:
-            parts.append(Text(f"… {len(stage.rules) - shown} more evaluated rules", style="dim"))
+            more = Text(f"… {len(stage.rules) - shown} more evaluated rules", style="dim")
             break
-        parts.append(_rule_line(ev.index, ev.text, ev.counters, ev, chain=ev.chain))
+        text = ev.text + (f"  # handle {ev.handle}" if native and ev.handle is not None else "")
+        _rule_row(grid, ev.index, text, None if native else ev.counters, ev, chain=ev.chain)
         shown += 1
+    parts: list[RenderableType] = [header]
+    if shown:
+        parts.append(grid)
+    if more is not None:
+        parts.append(more)
     if not stage.rules and not chain_rules:
         parts.append(Text("(no rules in this chain)", style="dim"))
     return Group(*parts)
 
 
-def _rule_line(idx: int, text: str, counters: str | None, ev: object, chain: str | None = None) -> Text:
-    from journey.model.journey import RuleEval
-
-    line = Text()
-    if isinstance(ev, RuleEval):
-        if ev.matched:
-            line.append("▶ ✓ ", style="bold green")
-        elif ev.uncertain:
-            line.append("  ? ", style="magenta")
-        else:
-            line.append("  ✗ ", style="red")
+def _rule_row(grid: Table, idx: int, text: str, counters: str | None, ev: RuleEval | None,
+              chain: str | None = None) -> None:
+    if ev is None:
+        sign = Text("", style="dim")
+    elif ev.matched:
+        sign = Text("▶ ✓", style="bold green")
+    elif ev.uncertain:
+        sign = Text("  ?", style="magenta")
     else:
-        line.append("    ", style="dim")
-    line.append(f"{idx:>3} ", style="dim")
+        sign = Text("  ✗", style="red")
+    body = Text()
     if chain:
-        line.append(f"{chain}: ", style="dim")
-    matched = isinstance(ev, RuleEval) and ev.matched
-    line.append(text, style="bold reverse" if matched else ("" if isinstance(ev, RuleEval) else "dim"))
+        body.append(f"{chain}: ", style="dim")
+    matched = ev is not None and ev.matched
+    body.append(text, style="bold reverse" if matched else ("" if ev is not None else "dim"))
     if counters:
-        line.append(f" {counters}", style="dim")
-    if isinstance(ev, RuleEval):
+        body.append(f" {counters}", style="dim")
+    if ev is not None:
         if ev.failed_condition and not ev.matched:
-            line.append(f"\n        failed: {ev.failed_condition}", style="italic")
+            body.append(f"\nfailed: {ev.failed_condition}", style="italic")
         if ev.note:
-            line.append(f"\n        note: {ev.note}", style="magenta italic")
-    return line
+            body.append(f"\nnote: {ev.note}", style="magenta italic")
+    grid.add_row(sign, Text(str(idx), style="dim"), body)
 
 
-def _chain_rules(snapshot: HostSnapshot | None, table: str | None,
-                 chain: str) -> list[tuple[int, str, str | None]]:
-    if snapshot is None or table is None:
-        return []
-    for dump in snapshot.iptables:
-        t = dump.table(table)
-        c = t.chain(chain) if t else None
-        if c is not None and c.rules:
-            return [(r.index, r.text,
-                     None if r.counters is None else f"[{r.counters.packets}:{r.counters.bytes}]")
-                    for r in c.rules]
-    return []
-
-
-def _policy(snapshot: HostSnapshot | None, table: str | None, chain: str) -> str | None:
-    if snapshot is None or table is None:
-        return None
-    for dump in snapshot.iptables:
-        t = dump.table(table)
+def _iptables_chain(snapshot: HostSnapshot | None, stage: Stage, backend: str | None,
+                    chain: str) -> tuple[list[tuple[int, str, str | None]], str | None]:
+    """The chain's rules and policy from the iptables dump the stage walked."""
+    if snapshot is None or stage.table is None:
+        return [], None
+    fam = {"ip": Family.IPV4, "ip6": Family.IPV6}.get(stage.family or "")
+    dumps = [d for d in snapshot.iptables
+             if (fam is None or d.family is fam) and (backend is None or str(d.backend) == backend)]
+    for dump in dumps or list(snapshot.iptables):
+        t = dump.table(stage.table)
         c = t.chain(chain) if t else None
         if c is not None:
-            return c.policy
-    return None
+            rules = [(r.index, r.text,
+                      None if r.counters is None else f"[{r.counters.packets}:{r.counters.bytes}]")
+                     for r in c.rules]
+            return rules, c.policy
+    return [], None
+
+
+def _native_chain(stage: Stage, nft: NativeRules | None, chain: str
+                  ) -> tuple[list[tuple[int, str, str | None]], str | None, str, str]:
+    """The native nft chain's rules (nft syntax, with handles), policy, name and hook text."""
+    where = f"nft, hook {stage.hook or '?'}"
+    if stage.priority is not None:
+        where += f" prio {stage.priority}"
+    c = None if nft is None else nft.base_chain(stage.family, stage.table, stage.hook,
+                                                stage.priority, stage.rules[0].chain if stage.rules else None)
+    if c is None:
+        return [], None, chain if stage.rules else "?", where
+    rules: list[tuple[int, str, str | None]] = [  # nft text already holds its counters
+        (r.index, r.text + (f"  # handle {r.handle}" if r.handle is not None else ""), None)
+        for r in c.rules]
+    return rules, c.policy, c.name, where
 
 
 class StageCard(Static):
