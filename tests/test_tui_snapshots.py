@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from tui_fixtures import SPEC, dnat_journey, dropped_journey, fake_simulator, host_snapshot
+from tui_fixtures import (
+    SPEC,
+    dnat_journey,
+    dropped_journey,
+    fake_simulator,
+    host_snapshot,
+    native_journey,
+    native_snapshot,
+)
 
 from journey.app import JourneyApp
 from journey.messages import Run
@@ -58,6 +66,20 @@ def test_rules(snap_compare: Any, size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_path_map(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(dropped_journey()), terminal_size=size, run_before=keys("5"))
+
+
+def test_rules_native_nft(snap_compare: Any) -> None:
+    """enter on the stage a native nft rule rejected: the rules browser on that rule."""
+    app = JourneyApp(snapshot=native_snapshot(), simulator=fake_simulator, run=Run((native_journey(),)))
+
+    async def run_before(pilot: Any) -> None:
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_help(snap_compare: Any) -> None:
