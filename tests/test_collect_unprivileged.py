@@ -51,7 +51,7 @@ def _pythonpath() -> str:
         src = Path(pkg.__file__).resolve().parent
         shutil.copytree(src, Path(root) / src.name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)

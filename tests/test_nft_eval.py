@@ -130,14 +130,14 @@ INET = ruleset(
 def test_inet_v4_set_and_interval() -> None:
     j = run(_snap(INET), "in eth0 tcp 10.1.0.5:4000 > 10.1.0.1:81")
     assert hits(j) == [("fw", "input", 5)]
-    st = next(s for s in j.stages if s.kind == "netfilter")
+    st = next(s for s in j.stages if s.kind == "netfilter" and s.rules)
     assert st.rules[0].failed_condition == "ct state established,related"
     assert st.rules[-1].backend == "native" and st.rules[-1].handle == 5
 
 
 def test_first_failed_expression_is_named() -> None:
     j = run(_snap(INET), "in eth0 tcp 10.1.0.200:4000 > 10.1.0.1:81")
-    st = next(s for s in j.stages if s.kind == "netfilter")
+    st = next(s for s in j.stages if s.kind == "netfilter" and s.rules)
     ev = {r.handle: r for r in st.rules}
     assert ev[5].failed_condition == "ip saddr @ok4"
     assert str(j.verdict.disposition) == "dropped"  # policy drop
@@ -251,7 +251,7 @@ def test_uncertain_statements(expr: dict[str, Any]) -> None:
                   rule("ip", "u", "in", 2, expr, {"accept": None}))
     j = run(_snap(nft), "in eth0 tcp 10.1.0.5:4000 > 10.1.0.1:5")
     assert j.uncertain
-    st = next(s for s in j.stages if s.kind == "netfilter")
+    st = next(s for s in j.stages if s.kind == "netfilter" and s.rules)
     assert st.rules[0].uncertain and st.rules[0].note
 
 

@@ -71,6 +71,9 @@ from journey.model.journey import (
 from journey.model.packet import Packet
 from journey.model.snapshot import ConntrackEntry, HostSnapshot, Interface
 
+_NF_HOOK_NAMES = {Hook.PREROUTING: "PRE_ROUTING", Hook.INPUT: "LOCAL_IN", Hook.FORWARD: "FORWARD",
+                  Hook.OUTPUT: "LOCAL_OUT", Hook.POSTROUTING: "POST_ROUTING"}
+
 __all__ = ["Walk", "simulate", "walk"]
 
 StageGen = Generator[Stage, None, bool]
@@ -590,6 +593,21 @@ class Walk:
         ctx = HookContext(hook=hook, in_iface=in_iface, out_iface=out_iface, ct=self.ct,
                           local=local, flows=self.flows, rates=self.rates)
         outcome: HookOutcome = run_hook(self.snap, self.pipeline, self.pkt, ctx)
+        if not outcome.stages:
+            # No base chain on this hook: the hook still exists on the path, it just has
+            # nothing registered. Shown (skipped) so the journey reads as the kernel's path.
+            empty = Stage(
+                name=f"{hook.chain_name} hook", kind=StageKind.NETFILTER,
+                result=StageResult.SKIPPED,
+                summary=(f"The {hook.chain_name} netfilter hook runs every base chain registered "
+                         "on it (iptables tables, nft chains) in priority order."),
+                decision=(f"no chain is registered at {hook.chain_name} for "
+                          f"{self.pkt.family.name.replace('IPV', 'IPv')}: the packet passes "
+                          "unchanged"),
+                packet=self.pkt, hook=str(hook),
+                functions=(f"NF_HOOK(NF_INET_{_NF_HOOK_NAMES[hook]})",))
+            self.done.append(empty)
+            yield empty
         for s in outcome.stages:
             self.done.append(s)
             if s.uncertain:

@@ -71,7 +71,7 @@ def stage_backend(stage: Stage) -> str | None:
 def _base_short(stage: Stage) -> str:
     if stage.kind is StageKind.NETFILTER and stage.hook:
         hook = HOOK_SHORT.get(stage.hook.lower(), stage.hook)
-        table = stage.table or "?"
+        table = stage.table or "hook"
         if "conntrack NAT" in stage.name:
             table = "ct NAT"
         return f"{hook} {table}"
@@ -336,6 +336,9 @@ def _routing_context(d: RoutingDetail) -> RenderableType:
 def _netfilter_context(stage: Stage, snapshot: HostSnapshot | None, max_rules: int,
                        nft: NativeRules | None = None) -> RenderableType:
     """The chain with every rule: evaluated ones with their failed condition and counters."""
+    if stage.table is None and not stage.rules:  # a hook with no base chain registered
+        return Text(f"No iptables table or nft chain is registered on the "
+                    f"{(stage.hook or '').upper()} hook: the packet passes it unchanged.")
     backend = stage_backend(stage)
     chain_name = stage.rules[0].chain if stage.rules else (stage.hook or "").upper()
     native = backend == "native"
