@@ -17,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from journey.engine import sysctl
+from journey.engine.cache import per_snapshot
 from journey.model.family import Family, IPAddress
 from journey.model.journey import ConfigRef, PolicyRuleEval, RouteCandidate, RoutingDetail
 from journey.model.packet import Packet, proto_name
@@ -313,23 +313,10 @@ class RoutingIndex:
         return None
 
 
-_CACHE: OrderedDict[int, tuple[HostSnapshot, RoutingIndex]] = OrderedDict()
-_CACHE_SIZE = 8
-
-
+@per_snapshot(size=8)
 def routing_index(snap: HostSnapshot) -> RoutingIndex:
-    """The index of ``snap``, built on first use and cached (the cache keeps ``snap`` alive,
-    so an id is never reused while its entry exists)."""
-    key = id(snap)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is snap:
-        _CACHE.move_to_end(key)
-        return hit[1]
-    idx = RoutingIndex(snap)
-    _CACHE[key] = (snap, idx)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return idx
+    """The index of ``snap``, built on first use and cached per snapshot."""
+    return RoutingIndex(snap)
 
 
 # -- flows, rule matching, table lookups ---------------------------------------------------------

@@ -36,6 +36,7 @@ from typing import Any
 from journey.engine import conntrack as ctm
 from journey.engine import routing as rt
 from journey.engine import sysctl as sc
+from journey.engine.cache import per_snapshot
 from journey.engine.netfilter.pipeline import Hook, Pipeline, build_pipeline
 from journey.engine.netfilter.walker import HookContext, HookOutcome, run_hook
 from journey.engine.replies import (
@@ -1249,6 +1250,7 @@ def simulate_sequence(snap: HostSnapshot, packets: list[tuple[Packet, str]],
     return out
 
 
+@per_snapshot()
 def conntrack_in_use(snap: HostSnapshot, family: Family | None = None) -> bool:
     """Whether conntrack hooks are registered: a rule uses state / NAT, or entries exist.
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from journey.engine.cache import per_snapshot
 from journey.engine.netfilter.matches import DSCP_CLASSES, PROTOCOLS, SERVICES, Env
 from journey.engine.netfilter.pipeline import BaseChain, Hook
 from journey.engine.netfilter.targets import (
@@ -1388,7 +1388,6 @@ class NativeRuleset:
         return got
 
 
-_CACHE: OrderedDict[int, tuple[HostSnapshot, NativeRuleset | None]] = OrderedDict()
 
 
 def iptables_nft_tables(snap: HostSnapshot, ruleset: NftRuleset) -> tuple[tuple[str, str], ...]:
@@ -1417,11 +1416,9 @@ def iptables_nft_tables(snap: HostSnapshot, ruleset: NftRuleset) -> tuple[tuple[
     return tuple(out)
 
 
+@per_snapshot()
 def native_ruleset(snap: HostSnapshot) -> NativeRuleset | None:
     """The snapshot's native ruleset (None when it has no nft dump), cached per snapshot."""
-    hit = _CACHE.get(id(snap))
-    if hit is not None and hit[0] is snap:
-        return hit[1]
     raw = snap.raw_dump(NFT_DUMP)
     result: NativeRuleset | None = None
     if raw is not None and raw.text.strip():
@@ -1432,9 +1429,6 @@ def native_ruleset(snap: HostSnapshot) -> NativeRuleset | None:
             result = NativeRuleset(snap, rs, iptables_nft_tables(snap, rs))
         except JourneyError as e:
             result = NativeRuleset(snap, NftRuleset(source=raw.source), (), error=e.text())
-    _CACHE[id(snap)] = (snap, result)
-    while len(_CACHE) > 16:
-        _CACHE.popitem(last=False)
     return result
 
 

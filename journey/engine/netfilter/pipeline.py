@@ -19,9 +19,9 @@ Pure: depends only on ``journey.model``; no I/O, no textual, no rich.
 from __future__ import annotations
 
 import enum
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from journey.engine.cache import per_snapshot
 from journey.model.family import Family
 from journey.model.ruleset import Backend, Chain, IptablesDump, Table
 from journey.model.snapshot import HostSnapshot
@@ -170,16 +170,9 @@ class Pipeline:
         return len({c.backend for c in self.chains(hook, family)}) > 1
 
 
-_CACHE: OrderedDict[int, tuple[HostSnapshot, Pipeline]] = OrderedDict()
-_CACHE_SIZE = 16
-
-
+@per_snapshot()
 def build_pipeline(snap: HostSnapshot) -> Pipeline:
     """The pipeline of a snapshot (cached per snapshot: snapshots are immutable)."""
-    hit = _CACHE.get(id(snap))
-    if hit is not None and hit[0] is snap:
-        _CACHE.move_to_end(id(snap))
-        return hit[1]
     chains: list[BaseChain] = []
     dumps: dict[tuple[str, str], IptablesDump] = {}
     for dump in snap.iptables:
@@ -200,8 +193,4 @@ def build_pipeline(snap: HostSnapshot) -> Pipeline:
     from journey.engine.netfilter.nft_eval import native_base_chains  # (cycle: it imports us)
 
     chains.extend(native_base_chains(snap))
-    pipe = Pipeline(tuple(chains), dumps)
-    _CACHE[id(snap)] = (snap, pipe)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return pipe
+    return Pipeline(tuple(chains), dumps)
