@@ -622,7 +622,7 @@ class Walk:
             self.ct = outcome.ct  # NOTRACK, NAT binding, connmark
         verdict = str(outcome.verdict)
         last = outcome.stages[-1].name if outcome.stages else f"{hook.chain_name}"
-        who = _rule_name(outcome.decided_by) or last
+        who = _rule_name(outcome.decided_by) or f"the chain policy of {last} (no rule decided)"
         if verdict == "accept":
             return True
         if verdict == "drop":
@@ -1395,27 +1395,17 @@ def _rule_name(x: Any) -> str:
 
 
 def _route_decision_text(dec: Any) -> str:
-    kind = str(dec.kind)
-    parts: list[str] = []
-    reason = getattr(dec, "reason", "") or ""
-    if kind == "local":
-        parts.append("for this host (local route)")
-    elif kind == "unicast":
-        hop = f"via {dec.gateway} " if dec.gateway is not None else ""
-        parts.append(f"route {hop}dev {dec.oif}")
-    else:
-        parts.append(kind.replace("-", " "))
-    route = getattr(dec, "route", None)
-    if route is not None and hasattr(route, "text"):
-        parts.append(f"[{route.text()}]")
-    if getattr(dec, "table", None) is not None:
-        parts.append(f"table {dec.table}")
-    if getattr(dec, "source", None) is not None:
-        parts.append(f"source {dec.source}")
-    text = " ".join(parts)
-    if reason and reason not in text:
-        text += f": {reason}"
-    return text
+    """One sentence: what routing decided (the router's own reason), which non-default policy
+    rule chose the table, and the source address it selected."""
+    text = getattr(dec, "reason", "") or str(dec.kind).replace("-", " ")
+    extras: list[str] = []
+    rule = getattr(dec, "rule", None)
+    if rule is not None and rule.priority not in (0, 32766, 32767):
+        extras.append(f"table chosen by policy rule {rule.text()}")
+    source = getattr(dec, "source", None)
+    if source is not None and str(source) not in text:
+        extras.append(f"source address {source}")
+    return text + ("; " + "; ".join(extras) if extras else "")
 
 
 def _oif_text(dec: Any) -> str:
