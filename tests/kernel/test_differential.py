@@ -11,17 +11,36 @@ diff per packet. Agreement figures are attached to each report and summed up by
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from typing import Any
 
 import pytest
 
 from tests.kernel.harness import Scenario, run_scenario
 from tests.kernel.observe import FIELDS, Observed, applicable, check_expect, compare, interpret
-from tests.kernel.scenarios import SCENARIOS
+import tests.kernel
+from tests.kernel.scenarios import SCENARIOS as BASE_SCENARIOS
 from tests.kernelutil import require_kernel
 
 pytestmark = pytest.mark.kernel
+
+
+def _all_scenarios() -> list[Scenario]:
+    """scenarios.py, then every ``scenarios_*.py`` module beside it (each with a SCENARIOS list)."""
+    out = list(BASE_SCENARIOS)
+    for mod in sorted(m.name for m in pkgutil.iter_modules(tests.kernel.__path__)):
+        if mod.startswith("scenarios_"):
+            out += importlib.import_module(f"tests.kernel.{mod}").SCENARIOS
+    names = [s.name for s in out]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise RuntimeError(f"duplicate scenario names: {sorted(dupes)}")
+    return out
+
+
+SCENARIOS = _all_scenarios()
 
 TOOLS = ("ip", "nft", "iptables-restore", "ip6tables-restore", "iptables-save", "conntrack",
          "stdbuf")
