@@ -325,3 +325,26 @@ def test_ct_helper_map_miss_breaks_the_rule() -> None:
     assert hits(run(snap, "in eth0 udp 10.1.0.5:4000 > 10.1.0.1:70")) == []
     j = run(snap, "in eth0 udp 10.1.0.5:4000 > 10.1.0.1:69")
     assert hits(j) == [("f", "in", 2)] and j.uncertain
+
+
+def test_bridge_family_chains_make_a_bridged_arrival_uncertain() -> None:
+    """A frame arriving on a bridge port passes bridge-family chains before IP; journey does not
+    evaluate them, so it must say so (uncertain), not silently skip them."""
+    from dataclasses import replace as dc_replace
+
+    nft = ruleset(table("bridge", "filt"), chain("bridge", "filt", "fwd", "forward", 0, "drop"))
+    base = _snap(nft)
+    br = Interface(4, "br0", kind="bridge", mac="02:00:00:00:00:04", flags=("UP",), operstate="UP")
+    port = dc_replace(base.interfaces[1], master="br0")
+    snap = dc_replace(base, interfaces=(base.interfaces[0], port, base.interfaces[2], br),
+                      addresses=tuple(dc_replace(a, ifname="br0", ifindex=4) if a.ifname == "eth0"
+                                      else a for a in base.addresses),
+                      routes=tuple(dc_replace(r, dev="br0") if r.dev == "eth0" else r
+                                   for r in base.routes))
+    j = run(snap, "in eth0 tcp 10.1.0.5:4000 > 10.1.0.1:22")
+    nic = j.stages[0]
+    assert nic.uncertain and any("bridge filt fwd" in n for n in nic.notes)
+    assert j.uncertain
+    # without bridge-family chains the same arrival is certain at the NIC
+    plain = dc_replace(snap, raw=())
+    assert not run(plain, "in eth0 tcp 10.1.0.5:4000 > 10.1.0.1:22").stages[0].uncertain

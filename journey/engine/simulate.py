@@ -337,6 +337,7 @@ class Walk:
             config.append(_iface_ref(vif))
             changes.append(Change("iif", name, vif.name))
             iface = vif
+        bridged_uncertain = False
         mac_decision = self._mac_check(iface, notes)
         if mac_decision is None:
             s = self.stage("NIC receive", StageResult.DROPPED,
@@ -357,14 +358,25 @@ class Walk:
                 changes.append(Change("iif", iface.name, master.name))
                 iface = master
                 config.append(_iface_ref(master))
+                bridge_chains = _bridge_family_chains(self.snap)
+                if bridge_chains:
+                    notes.append(f"bridge-family nft chains ({', '.join(bridge_chains)}) see this "
+                                 "frame before IP does; journey does not evaluate bridge-family "
+                                 "chains, so whether they pass it is not known")
+                    self.uncertain = True
+                    bridged_uncertain = True
             elif master is not None and master.kind == "vrf":
                 notes.append(f"{iface.name} is enslaved to VRF {master.name}: routing uses its "
                              "table (l3mdev)")
         if changes:
             self.pkt = replace(self.pkt, iif=iface.name)
-        s = self.stage("NIC receive", StageResult.CHANGED if changes else StageResult.PASSED,
+        result = StageResult.CHANGED if changes else StageResult.PASSED
+        if bridged_uncertain:
+            result = StageResult.UNCERTAIN
+        s = self.stage("NIC receive", result,
                        f"received on {iface.name} (up); {mac_decision}", kind=StageKind.NIC,
-                       config=tuple(config), changes=tuple(changes), notes=notes)
+                       config=tuple(config), changes=tuple(changes), notes=notes,
+                       uncertain=bridged_uncertain)
         yield s
         return True
 
@@ -1406,6 +1418,17 @@ def _route_decision_text(dec: Any) -> str:
     if source is not None and str(source) not in text:
         extras.append(f"source address {source}")
     return text + ("; " + "; ".join(extras) if extras else "")
+
+
+def _bridge_family_chains(snap: HostSnapshot) -> list[str]:
+    """Base chains of native bridge-family tables (they filter bridged frames before IP)."""
+    from journey.engine.netfilter.nft_eval import native_ruleset
+
+    nr = native_ruleset(snap)
+    if nr is None:
+        return []
+    return [f"bridge {t.name} {c.name}" for t in nr.ruleset.tables if t.family == "bridge"
+            for c in t.base_chains]
 
 
 def _oif_text(dec: Any) -> str:

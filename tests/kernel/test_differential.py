@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+import tests.kernel
 from tests.kernel.harness import Scenario, run_scenario
 from tests.kernel.observe import FIELDS, Observed, applicable, check_expect, compare, interpret
-import tests.kernel
 from tests.kernel.scenarios import SCENARIOS as BASE_SCENARIOS
 from tests.kernelutil import require_kernel
 

@@ -1707,19 +1707,3 @@ def run_netdev_ingress(snap: HostSnapshot, pkt: Packet, iif: str | None) -> tupl
         if res.verdict != "accept":
             break
     return tuple(out)
-
-
-def bridge_note(snap: HostSnapshot) -> str | None:
-    """A note when the native ruleset has bridge-family chains (evaluated only on bridges)."""
-    nr = native_ruleset(snap)
-    if nr is None:
-        return None
-    names = [f"bridge {t.name}" for t in nr.ruleset.tables if t.family == "bridge" and t.base_chains]
-    if not names:
-        return None
-    has_bridge = any(i.kind == "bridge" for i in snap.interfaces)
-    if has_bridge:
-        return (f"bridge-family tables ({', '.join(names)}) filter bridged frames; a routed "
-                "packet does not pass them")
-    return (f"bridge-family tables ({', '.join(names)}) exist but the snapshot has no bridge: "
-            "they cannot see this packet (uncertain if a bridge was missed)")
