@@ -148,6 +148,8 @@ class JourneyApp(App[int]):
             self.collect_live()
         if self._pcap:
             self.load_capture(self._pcap)
+            if not self.initial_spec:
+                self.switch_mode("packet")  # `--pcap`: open on the capture picker
 
     # -- state changes from workers -------------------------------------------------------------
     def on_snapshot_loaded(self, msg: SnapshotLoaded) -> None:
