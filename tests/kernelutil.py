@@ -39,6 +39,12 @@ RESET_SYSCTLS = {
     "net.ipv6.conf.default.router_solicitations": "0",
     "net.ipv6.conf.all.accept_ra": "0",
     "net.ipv6.conf.default.accept_ra": "0",
+    # MLD reports after a group join (link up, new addresses) are repeated for up to ~1 s by
+    # default and would land in OUTPUT counters while a test sends: make them finish at once
+    "net.ipv6.conf.all.mldv1_unsolicited_report_interval": "10",
+    "net.ipv6.conf.default.mldv1_unsolicited_report_interval": "10",
+    "net.ipv6.conf.all.mldv2_unsolicited_report_interval": "10",
+    "net.ipv6.conf.default.mldv2_unsolicited_report_interval": "10",
     "net.ipv4.icmp_ratelimit": "0",
     "net.ipv6.icmp.ratelimit": "0",
 }

@@ -14,6 +14,7 @@ from journey.engine.conntrack import (
     ct_host_reply,
     ct_lookup,
     entry_has_nat,
+    nat_clash,
     packet_tuple,
 )
 from journey.engine.netfilter import Hook
@@ -267,3 +268,40 @@ def test_host_reply_without_an_entry_changes_nothing() -> None:
     syn = P()
     flows = ct_commit(ct_lookup(snap, (), syn), syn, syn, None, ())
     assert ct_host_reply(snap, flows, err) == (flows, None)  # RELATED: no state change
+
+
+def _snat_entry(sport: int = 5000, new_sport: int = 61000, dst: str = "192.0.2.10") -> ConntrackEntry:
+    return ConntrackEntry(
+        family=Family.IPV4, proto=17,
+        orig=CtTuple(src=A("198.51.100.7"), dst=A(dst), sport=sport, dport=53),
+        reply=CtTuple(src=A(dst), dst=A("10.2.0.1"), sport=53, dport=new_sport),
+        status=("CONFIRMED", "UNREPLIED", "SRC_NAT"))
+
+
+def test_icmp_error_guess_follows_snat() -> None:
+    """An ICMP error without a quoted header goes to the NATed source of the flow's packets
+    (the reply tuple's destination), not the pre-NAT client: kernel q-nat-icmp packet 4."""
+    flows = (_snat_entry(new_sport=5000),)
+    err = P(src="10.2.0.2", dst="10.2.0.1", proto=1, icmp_type=11, icmp_code=0)
+    v = ct_lookup(make_snap(), flows, err)
+    assert v.state is CtState.RELATED and v.direction == "reply" and v.uncertain
+    assert v.entry == flows[0]
+
+
+def test_nat_clash_finds_a_taken_reply_tuple() -> None:
+    """SNAT to one address:port: a second flow to the same server would get the first flow's
+    reply tuple (kernel q-nat-snat-collision); to another server it does not clash."""
+    flows = (_snat_entry(),)
+    snap = make_snap()
+    pkt = P(src="198.51.100.9", dst="192.0.2.10", proto=17, sport=5000, dport=53)
+    v = ct_lookup(snap, flows, pkt)
+    assert v.nat_pending
+    after = replace(pkt, src=A("10.2.0.1"), sport=61000)
+    assert nat_clash(snap, flows, v, pkt, after) == flows[0]
+    other = replace(pkt, dst=A("192.0.2.11"))
+    v2 = ct_lookup(snap, flows, other)
+    assert nat_clash(snap, flows, v2, other, replace(other, src=A("10.2.0.1"), sport=61000)) is None
+    # the flow's own entry never clashes with itself
+    own = P(src="198.51.100.7", dst="192.0.2.10", proto=17, sport=5000, dport=53)
+    assert nat_clash(snap, (), ct_lookup(snap, (), own), own,
+                     replace(own, src=A("10.2.0.1"), sport=61000)) is None

@@ -348,3 +348,28 @@ def test_bridge_family_chains_make_a_bridged_arrival_uncertain() -> None:
     # without bridge-family chains the same arrival is certain at the NIC
     plain = dc_replace(snap, raw=())
     assert not run(plain, "in eth0 tcp 10.1.0.5:4000 > 10.1.0.1:22").stages[0].uncertain
+
+
+def _handled(obj: dict[str, Any], handle: int) -> dict[str, Any]:
+    obj["table"]["handle"] = handle
+    return obj
+
+
+@pytest.mark.parametrize(("native_handle", "first"), [(5, "native"), (1, "nft")])
+def test_equal_priority_nf_tables_order_follows_table_handles(native_handle: int, first: str) -> None:
+    """Kernel q-nft-mixed-hook / q-nft-order-older-table: at equal priority the table created
+    last (higher table handle) registered its hook last and runs first."""
+    ipt = IPT.replace("-A INPUT -p tcp --dport 5 -j DROP", "-A INPUT -m mark --mark 0x3")
+    nft = ruleset(_handled(table("ip", "filter"), 2), chain("ip", "filter", "INPUT", "input", 0),
+                  chain("ip", "filter", "FORWARD", "forward", 0),
+                  chain("ip", "filter", "OUTPUT", "output", 0),
+                  rule("ip", "filter", "INPUT", 4, {"xt": {"type": "match", "name": "mark"}}),
+                  _handled(table("inet", "mix"), native_handle), chain("inet", "mix", "in", "input", 0),
+                  rule("inet", "mix", "in", 2, {"mangle": {"key": {"meta": {"key": "mark"}},
+                                                           "value": 3}}))
+    snap = _snap(nft, ipt)
+    j = run(snap, "in eth0 udp 10.1.0.5:4000 > 10.1.0.1:53")
+    assert [r.backend for r in j.rules_hit] == (["native", "nft"] if first == "native" else ["native"])
+    order = [s.table for s in j.stages if s.table in ("filter", "mix")]
+    assert order[0] == ("mix" if first == "native" else "filter")
+    assert any("table handle" in n for s in j.stages for n in s.notes)

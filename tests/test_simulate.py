@@ -699,3 +699,140 @@ def test_conntrack_in_use_is_per_family() -> None:
     assert conntrack_in_use(snap)
     j = run("in eth0 tcp [2001:db8::7]:40000 > [2001:db8::10]:443 flags S", snap)
     assert j.conntrack is None  # IPv6 conntrack is not registered by IPv4 rules
+
+
+SNAT_ONE_PORT = """\
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o eth0 -p udp -j SNAT --to-source 192.0.2.10:61000
+-A POSTROUTING -o eth0 -p tcp -j MASQUERADE
+COMMIT
+"""
+
+
+def _nat_snap(text: str) -> HostSnapshot:
+    return build_snap(iptables=(parse_iptables_save(text, source="iptables-save", family=V4,
+                                                    backend=Backend.NFT),))
+
+
+def test_snat_reply_tuple_clash_drops_or_is_uncertain() -> None:
+    """Kernel q-nat-snat-collision: a new flow whose SNAT reply tuple is taken, with no other
+    port in the range, is dropped at confirm (nat-clash) and leaves the first flow intact; with
+    MASQUERADE (no port range) the kernel picks another port at random: uncertain."""
+    snap = _nat_snap(SNAT_ONE_PORT)
+    j1 = run("in eth1 udp 10.0.0.7:5000 > 198.51.100.1:53", snap)
+    assert j1.verdict.code == "forwarded" and j1.verdict.packet.sport == 61000
+    j2 = run("in eth1 udp 10.0.0.8:5000 > 198.51.100.1:53", snap, j1.flows)
+    assert j2.verdict.code == "nat-clash" and str(j2.verdict.disposition) == "dropped"
+    j3 = run("in eth1 udp 10.0.0.8:5000 > 198.51.100.2:53", snap, j2.flows)
+    assert j3.verdict.code == "forwarded" and not j3.uncertain
+    back = run("in eth0 udp 198.51.100.1:53 > 192.0.2.10:61000", snap, j3.flows)
+    assert back.verdict.packet.dst == ip("10.0.0.7")
+    t1 = run("in eth1 tcp 10.0.0.7:40000 > 198.51.100.1:80", snap)
+    t2 = run("in eth1 tcp 10.0.0.8:40000 > 198.51.100.1:80", snap, t1.flows)
+    assert t2.verdict.code == "forwarded" and t2.uncertain
+    assert any(s.name == "conntrack confirm" and s.uncertain for s in t2.stages)
+
+
+HAIRPIN = """\
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 10.0.0.5:80
+COMMIT
+"""
+
+
+def test_nat_drops_the_icmp_redirect_of_a_hairpin_flow() -> None:
+    """Kernel q-nat-hairpin: the redirect for a packet sent back out of its interface is built
+    (Icmp.OutRedirects) but nf_nat_icmp_reply_translation drops it: NAT not finished / NATed."""
+    snap = _nat_snap(HAIRPIN)
+    j = run("in eth1 tcp 10.0.0.7:40000 > 192.0.2.10:8080", snap)
+    assert j.verdict.code == "forwarded" and j.verdict.egress == "eth1"
+    assert j.verdict.replies == ()
+    assert any("dropped by NAT" in n for s in j.stages for n in s.notes)
+    plain = build_snap(rules=False)
+    j2 = run("in eth1 tcp 10.0.0.7:40000 > 10.0.0.5:80", plain)
+    assert j2.verdict.egress == "eth1"
+    assert [r.type for r in j2.verdict.replies] == [5]
+
+
+# -- forwarding and local-path details checked against the kernel (tests/kernel/scenarios_paths)
+
+
+def _replies(j: Journey) -> list[tuple[str, int | None, int | None]]:
+    return [(str(r.kind), r.type, r.code) for r in j.verdict.replies]
+
+
+def test_redirect_only_to_an_on_link_sender() -> None:
+    plain = build_snap(rules=False)  # no nat table: NAT would drop the redirect
+    j = run("in eth1 udp 10.0.0.5:5000 > 10.9.0.5:53", plain)
+    assert j.verdict.disposition is Disposition.FORWARDED and j.verdict.egress == "eth1"
+    assert ("icmp", 5, 1) in _replies(j)
+    far = run("in eth1 udp 198.51.100.7:5000 > 10.9.0.5:53", plain)
+    assert far.verdict.disposition is Disposition.FORWARDED
+    assert _replies(far) == []
+    off = build_snap(rules=False, sysctls={"net.ipv4.conf.all.send_redirects": "0",
+                                           "net.ipv4.conf.eth1.send_redirects": "0"})
+    assert _replies(run("in eth1 udp 10.0.0.5:5000 > 10.9.0.5:53", off)) == []
+
+
+def test_ipv6_redirect_needs_a_link_local_address() -> None:
+    spec = "in eth1 udp [fd00::5]:5000 > [fd00::9]:53"
+    assert _replies(run(spec)) == []
+    ll = replace(SNAP, addresses=(
+        *SNAP.addresses, Address(3, "eth1", ip("fe80::1"), 64, scope="link")))
+    j = run(spec, ll)
+    assert j.verdict.disposition is Disposition.FORWARDED
+    assert _replies(j) == [("icmpv6", 137, 0)]
+
+
+def test_ipv6_link_local_source_is_not_forwarded_to_another_link() -> None:
+    j = run("in eth1 udp [fe80::5]:5000 > [2001:db8::99]:53")
+    assert j.verdict.disposition is Disposition.DROPPED
+    assert j.verdict.code == "beyond-scope"
+    assert _replies(j) == [("icmpv6", 1, 2)]
+
+
+def test_echo_to_a_broadcast_route_is_ignored_without_brd_on_the_address() -> None:
+    addrs = tuple(replace(a, broadcast=None) for a in SNAP.addresses)
+    j = run("in eth0 icmp 192.0.2.50 > 192.0.2.255 type echo-request mac ff:ff:ff:ff:ff:ff",
+            replace(SNAP, addresses=addrs))
+    assert j.verdict.disposition is Disposition.DROPPED
+    assert j.verdict.code == "icmp-ignored"
+    assert _replies(j) == []
+
+
+def test_local_datagram_with_df_bigger_than_the_mtu_fails_with_emsgsize() -> None:
+    j = run("local udp > 198.51.100.7:53 len 1600 df")
+    assert j.verdict.disposition is Disposition.DROPPED
+    assert j.verdict.code == "frag-needed"
+    assert not any(s.kind is StageKind.NETFILTER for s in j.stages)
+    assert run("local udp > 198.51.100.7:53 len 1600").verdict.disposition is Disposition.SENT
+
+
+RPF_RAW = """\
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -i eth1 -m rpfilter {opts}--invert -j DROP
+COMMIT
+"""
+
+
+@pytest.mark.parametrize(("opts", "src", "dropped"), [
+    ("", "198.51.100.7", True),  # the route back leaves through eth0, not eth1
+    ("", "10.9.0.5", False),
+    ("--loose ", "198.51.100.7", False),
+])
+def test_rpfilter_match_reverse_lookup(opts: str, src: str, dropped: bool) -> None:
+    dump = parse_iptables_save(RPF_RAW.format(opts=opts), source="iptables-save", family=V4,
+                               backend=Backend.NFT)
+    j = run(f"in eth1 udp {src}:5000 > 10.0.0.1:53", replace(SNAP, iptables=(dump,)))
+    assert not j.uncertain
+    assert (j.verdict.disposition is Disposition.DROPPED) is dropped

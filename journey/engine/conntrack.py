@@ -48,6 +48,7 @@ __all__ = [
     "ct_host_reply",
     "ct_lookup",
     "entry_has_nat",
+    "nat_clash",
     "packet_tuple",
     "tuple_text",
     "untracked_view",
@@ -326,10 +327,13 @@ def _related(snap: HostSnapshot, flows: tuple[ConntrackEntry, ...], pkt: Packet,
         for e in entries:
             if e.family is not pkt.family or e.zone != zone:
                 continue
+            # the error goes back to the quoted packet's source *as it was on the wire*, i.e.
+            # after this host's NAT: reply.dst for an original-direction packet (SNAT), orig.dst
+            # for a reply-direction one (un-DNAT); without NAT these are orig.src / reply.src
             r = _reply_tuple(e)
-            if e.orig.src == pkt.dst:
+            if r.dst == pkt.dst:
                 cands.append((e, "reply", src_name))
-            elif r.src == pkt.dst:
+            elif e.orig.dst == pkt.dst:
                 cands.append((e, "original", src_name))
     if cands:
         e, direction, src_name = cands[0]
@@ -463,6 +467,33 @@ def _no_entry(snap: HostSnapshot, pkt: Packet, zone: int) -> CtView:
 
 
 # -- NAT through conntrack ---------------------------------------------------------------------
+
+def nat_clash(snap: HostSnapshot, flows: tuple[ConntrackEntry, ...], view: CtView,
+              pkt_orig: Packet, pkt_final: Packet) -> ConntrackEntry | None:
+    """Another flow already using the reply tuple a NEW NATed flow would get
+    (``nf_conntrack_tuple_taken``), or None.
+
+    The kernel's ``get_unique_tuple`` then tries other ports of the binding's range (random
+    offset for source NAT); when there is none left the entry clashes at confirm
+    (``__nf_conntrack_confirm``) and the packet is dropped."""
+    if not view.nat_pending:
+        return None
+    proto = pkt_final.proto
+    orig = packet_tuple(pkt_orig)
+    reply = _invert(packet_tuple(pkt_final), proto)
+    shadowed = [f.orig for f in flows if f.proto == proto]
+    for src_name, entries in (("flow", flows), ("snapshot", snap.conntrack)):
+        for e in entries:
+            if e.proto != proto or e.family is not pkt_final.family or e.zone != view.zone:
+                continue
+            if _same(e.orig, orig, proto):
+                continue
+            if src_name == "snapshot" and any(_same(o, e.orig, proto) for o in shadowed):
+                continue
+            if _same(e.orig, reply, proto) or _same(_reply_tuple(e), reply, proto):
+                return e
+    return None
+
 
 def ct_after_nat(view: CtView, pkt_now: Packet) -> CtView:
     """The view of a NEW flow after a NAT binding: its reply tuple follows the translated packet

@@ -41,6 +41,9 @@ ICMP_ERRORS: dict[str, IcmpKind] = {k.name: k for k in (
     IcmpKind("addr-unreachable", (3, 1), (1, 3)),
     IcmpKind("policy-fail", (3, 13), (1, 5)),
     IcmpKind("reject-route", (3, 13), (1, 6)),
+    # not errors REJECT can send: what forwarding itself answers
+    IcmpKind("redirect-host", (5, 1), (137, 0)),  # ICMP redirect host / NDISC redirect
+    IcmpKind("beyond-scope", (3, 13), (1, 2)),  # IPv6 only: link-local source off its link
 )}
 
 # iptables / ip6tables / nft spellings -> ICMP_ERRORS key (or "tcp-reset")

@@ -1163,6 +1163,63 @@ def _output_v6(idx: RoutingIndex, pkt: Packet, oif: str | None, uid: int,
                            src_given=saddr is not None, kind=kind)
 
 
+# -- forwarding checks that need routing -------------------------------------------------------
+
+def forward_redirect(snap: HostSnapshot, pkt: Packet, dec: RouteDecision) -> tuple[bool, str]:
+    """Does forwarding ``pkt`` (arrived on ``pkt.iif``) along ``dec`` make the kernel send an
+    ICMP redirect to its source? Returns (sent, why).
+
+    IPv4 (``__mkroute_input`` / ``ip_rt_send_redirect``): it leaves through the interface it
+    came in on, send_redirects is on (all OR dev), and the source itself is directly connected
+    through that interface (``fib_validate_source`` > 0: the route back to it has no gateway);
+    with shared_media off the source (and gateway) must also be in one of its subnets.
+    IPv6 (``ip6_forward`` / ``ndisc_send_redirect``): same interface, the target (the gateway,
+    or the destination when on-link) is the destination or link-local, the interface has a
+    link-local address, and the route back to the source through it has no gateway.
+    Both are rate-limited per peer (not modelled: the first one is sent).
+    """
+    iif, oif, src = pkt.iif, dec.oif, pkt.src
+    if iif is None or oif is None or iif != oif or src is None:
+        return False, ""
+    if pkt.family is Family.IPV4:
+        if not sysctl.send_redirects(snap, iif).value:
+            return False, f"send_redirects is off on {iif}: no ICMP redirect"
+        back = fib_lookup(snap, family=Family.IPV4, dst=src, src=pkt.dst,
+                          iif=routing_index(snap).loopback)
+        if back.kind is not RouteKind.UNICAST or back.oif != iif or back.gateway is not None:
+            return False, (f"the source {src} is not directly connected through {iif} (the "
+                           "route back to it has a gateway): no ICMP redirect")
+        if not sysctl.shared_media(snap, iif).value:
+            nets = [ipaddress.ip_network(f"{a.address}/{a.prefixlen}", strict=False)
+                    for a in snap.addresses
+                    if a.ifname == iif and a.address.version == 4]
+            need = [src] + ([dec.gateway] if dec.gateway is not None else [])
+            if not all(any(x in n for n in nets) for x in need):
+                return False, f"shared_media is off and {src} is not in a subnet of {iif}"
+        return True, (f"it leaves through {iif}, the interface it came in on, and the sender "
+                      f"{src} is on that link: the kernel sends it an ICMP redirect "
+                      f"(send_redirects on {iif})")
+    target = dec.gateway if dec.gateway is not None else pkt.dst
+    if target != pkt.dst and not (isinstance(target, IPv6) and target.is_link_local):
+        return False, f"the redirect target {target} is not link-local: no redirect"
+    if not any(a.ifname == iif and isinstance(a.address, IPv6) and a.address.is_link_local
+               and "tentative" not in a.flags for a in snap.addresses):
+        return False, f"{iif} has no link-local address: no redirect"
+    back = fib_lookup(snap, family=Family.IPV6, dst=src, oif=iif)
+    if back.gateway is not None or back.kind is not RouteKind.UNICAST:
+        return False, f"the sender {src} is not a neighbour on {iif}: no redirect"
+    return True, (f"it leaves through {iif}, the interface it came in on, and the sender {src} "
+                  "is a neighbour: the kernel sends it an ICMPv6 redirect (ndisc_send_redirect)")
+
+
+def beyond_scope(pkt: Packet, dec: RouteDecision) -> bool:
+    """IPv6 ``ip6_forward``: a link-local source cannot be forwarded to another link (the
+    kernel answers ICMPv6 destination unreachable, beyond scope of source address)."""
+    src = pkt.src
+    return (isinstance(src, IPv6) and src.is_link_local and pkt.iif is not None
+            and dec.oif is not None and dec.oif != pkt.iif)
+
+
 # -- input -------------------------------------------------------------------------------------
 
 _ICMP_V4 = {"ENETUNREACH": (3, 0), "EHOSTUNREACH": (3, 1), "EACCES": (3, 13)}

@@ -269,7 +269,8 @@ class Walk:
             if self.fragment:
                 yield from self._held("reassembly")
                 return
-            self._commit()
+            if not (yield from self._confirm()):
+                return
             yield from self._local_deliver(dev=self.pkt.iif, broadcast=kind != "local")
             return
         yield from self._forward(decision)
@@ -574,6 +575,47 @@ class Walk:
                                direction=str(direction) if direction else None, orig=orig,
                                reply=reply, nat=nat, source=getattr(view, "source", None))
 
+    def _confirm(self) -> Generator[Stage, None, bool]:
+        """``__nf_conntrack_confirm`` at the end of POSTROUTING / INPUT: a NEW NATed flow whose
+        reply tuple another flow already uses gets another port when the binding allows one
+        (random for source NAT: uncertain), else its entry clashes and the packet is dropped."""
+        view = self.ct
+        if (view is not None and not self.ct_committed and self.ct_pkt is not None and self.nat
+                and view.nat_pending):
+            other = ctm.nat_clash(self.snap, self.flows, view, self.ct_pkt, self.pkt)
+            if other is not None:
+                b = self.nat[-1]
+                ports = getattr(b, "ports", None)
+                src = getattr(b, "manip", "") == "src"
+                has_ports = self.pkt.proto in (6, 17, 132, 33, 136) or (
+                    src and self.pkt.proto in (1, 58))
+                fixed = ports is not None and ports[0] == ports[1]
+                what = (f"the reply tuple of this flow is already used by "
+                        f"{ctm.tuple_text(other.proto, other.orig)}")
+                if has_ports and not fixed and (src or ports is not None):
+                    s = self.stage("conntrack", StageResult.UNCERTAIN,
+                                   f"{what}: get_unique_tuple picks another "
+                                   f"{'ICMP id' if self.pkt.proto in (1, 58) else 'port'} "
+                                   f"{'at random ' if src else ''}(the one shown is not it)",
+                                   kind=StageKind.CONNTRACK, name="conntrack confirm",
+                                   uncertain=True, functions=("get_unique_tuple",
+                                                              "nf_nat_l4proto_unique_tuple"))
+                    yield s
+                else:
+                    s = self.stage("conntrack", StageResult.DROPPED,
+                                   f"{what}, and {b.kind} leaves no other port to try: the new "
+                                   "entry clashes at confirm and the packet is dropped "
+                                   "(conntrack insert_failed)",
+                                   kind=StageKind.CONNTRACK, name="conntrack confirm",
+                                   functions=("__nf_conntrack_confirm", "nf_ct_resolve_clash"))
+                    yield s
+                    self.end(Disposition.DROPPED, "nat-clash",
+                             f"{b.kind}: {what}; the entry cannot be confirmed",
+                             "conntrack confirm")
+                    return False
+        self._commit()
+        return True
+
     def _commit(self) -> None:
         if self.ct is None or self.ct_committed or self.ct_pkt is None:
             return
@@ -735,6 +777,26 @@ class Walk:
         self.end(Disposition.DROPPED, code, reason, stage, hint=hint,
                  uncertain=bool(dec.uncertain) or code == "uncertain")
 
+    def _redirect_nat_drop(self) -> str:
+        """Why NAT drops the ICMP redirect this forwarded packet provokes ('' if it does not).
+
+        The redirect is RELATED to the packet's flow; with nat hooks registered,
+        ``nf_nat_icmp_reply_translation`` drops a redirect whose flow has NAT or whose NAT is
+        not finished yet (the first packet, before POSTROUTING): counted in Icmp.OutRedirects
+        and Ip.OutDiscards, never sent."""
+        view = self.ct
+        if view is None or view.state in (ctm.CtState.UNTRACKED, ctm.CtState.INVALID):
+            return ""
+        if not any(b.kind == "nat" and b.family is self.fam for b in self.pipeline.all_chains()):
+            return ""
+        if view.nat_pending:
+            return ("the ICMP redirect the kernel builds is dropped by NAT: the flow's NAT is "
+                    "not finished before POSTROUTING (nf_nat_icmp_reply_translation)")
+        if view.entry is not None and any(ctm.entry_has_nat(view.entry)):
+            return ("the ICMP redirect the kernel builds is dropped by NAT: its flow is NATed "
+                    "(nf_nat_icmp_reply_translation)")
+        return ""
+
     def orig_quoted(self) -> Packet:
         """The current packet translated back to its original addresses (what ICMP quotes)."""
         o = self.orig
@@ -752,7 +814,7 @@ class Walk:
         if p.proto in (6, 17):
             yield from self._socket(dev=dev, broadcast=broadcast)
         elif p.proto in (1, 58):
-            yield from self._icmp_local()
+            yield from self._icmp_local(broadcast=broadcast)
         else:
             s = self.stage("socket lookup", StageResult.UNCERTAIN,
                            f"{proto}: raw sockets and protocol modules are not in the snapshot",
@@ -762,7 +824,7 @@ class Walk:
                      f"delivered to the {proto} handler if one is loaded; otherwise the kernel "
                      "answers ICMP protocol unreachable", s.name, uncertain=True)
 
-    def _icmp_local(self) -> Iterator[Stage]:
+    def _icmp_local(self, *, broadcast: bool = False) -> Iterator[Stage]:
         p = self.pkt
         funcs = ("icmp_rcv", "icmp_echo") if self.v4 else ("icmpv6_rcv", "icmpv6_echo_reply")
         echo = p.icmp_type == (8 if self.v4 else 128)
@@ -771,7 +833,10 @@ class Walk:
             bkey = "net.ipv4.icmp_echo_ignore_broadcasts"
             ignore = self.snap.sysctl(key, "0") == "1"
             cfg = [ConfigRef("sysctl", f"{key} = {self.snap.sysctl(key, '0')}", key)]
-            if self.v4 and not ignore and (p.dst.is_multicast or _is_broadcast(self.snap, p.dst)):
+            # the route's type decides (RTCF_BROADCAST): a subnet broadcast has a broadcast
+            # route in table local even when the address was added without ``brd``
+            if self.v4 and not ignore and (broadcast or p.dst.is_multicast
+                                           or _is_broadcast(self.snap, p.dst)):
                 ignore = self.snap.sysctl(bkey, "1") == "1"
                 cfg.append(ConfigRef("sysctl", f"{bkey} = {self.snap.sysctl(bkey, '1')}", bkey))
             if ignore:
@@ -992,11 +1057,33 @@ class Walk:
             self.end(Disposition.DROPPED, "ttl-exceeded", f"TTL {p.ttl} expires here", s.name,
                      hint="the sender's TTL is too low, or a routing loop")
             return
+        notes: list[str] = []
+        if not self.v4 and rt.beyond_scope(p, dec):
+            self.reply(icmp_error(p, "beyond-scope", src=self.route_back_source(p.src),
+                                  quoted=self.orig_quoted(),
+                                  reason="ICMPv6 destination unreachable, beyond scope of "
+                                         "source address"))
+            s = self.stage("forward checks", StageResult.DROPPED,
+                           f"the link-local source {p.src} cannot leave its link ({iif}) "
+                           f"through {oif}: ICMPv6 beyond scope (ip6_forward)",
+                           kind=StageKind.FORWARD, config=tuple(config))
+            yield s
+            self.end(Disposition.DROPPED, "beyond-scope", f"a link-local source is not "
+                     f"forwarded from {iif} to {oif}", s.name,
+                     hint="link-local addresses are valid on one link only")
+            return
+        redirect, why = rt.forward_redirect(self.snap, p, dec)
+        if redirect and not self.v4:  # ip6_forward: before the MTU check
+            lladdr = next((a.address for a in self.snap.addresses if a.ifname == iif
+                           and a.address.version == 6 and a.address.is_link_local), None)
+            self.reply(icmp_error(p, "redirect-host", src=lladdr, quoted=self.orig_quoted(),
+                                  reason="ICMPv6 redirect (from the link-local address)"))
+        if why:
+            notes.append(why)
         mtu = dec.mtu
         out_iface = self.snap.interface(oif) if oif else None
         if mtu is None and out_iface is not None:
             mtu = out_iface.mtu
-        notes: list[str] = []
         if mtu is not None and p.ip_length > mtu:
             if not self.v4 or p.df:
                 self.reply(icmp_error(p, "frag-needed", src=self.route_back_source(p.src),
@@ -1014,9 +1101,13 @@ class Walk:
                                       "ICMP is not filtered")
                 return
             notes.append(f"{p.ip_length} bytes exceed the MTU {mtu}: fragmented on output")
-        if oif and oif == iif:
-            notes.append("leaves through the interface it came in on: the kernel may also send "
-                         "an ICMP redirect (send_redirects)")
+        if redirect and self.v4:  # ip_forward: after the MTU check, before FORWARD
+            nat_why = self._redirect_nat_drop()
+            if nat_why:
+                notes.append(nat_why)
+            else:
+                self.reply(icmp_error(p, "redirect-host", src=self.route_back_source(p.src),
+                                      quoted=self.orig_quoted(), reason="ICMP redirect (host)"))
         notes.append("counted in Ip.ForwDatagrams even if FORWARD drops it")
         new = replace(p, ttl=p.ttl - 1)
         changes = changes_between(p, new)
@@ -1030,7 +1121,8 @@ class Walk:
             return
         if not (yield from self._hook(Hook.POSTROUTING, in_iface=iif, out_iface=oif)):
             return
-        self._commit()
+        if not (yield from self._confirm()):
+            return
         if not (yield from self._neighbour(dec, oif)):
             return
         yield from self._egress(oif, Disposition.FORWARDED, "forwarded")
@@ -1159,6 +1251,8 @@ class Walk:
             self._route_failure(dec, "output routing", forwarded=False)
             return
         oif = str(dec.oif) if dec.oif else None
+        if (yield from self._local_too_big(dec, oif)):
+            return
         if self.fragment and self.ct_in_use:  # a raw socket's lone fragment
             yield from self._held("defragmentation", Hook.OUTPUT)
             return
@@ -1195,13 +1289,37 @@ class Walk:
         if not (yield from self._hook(Hook.POSTROUTING, in_iface=None, out_iface=post_out,
                                       local=True)):
             return
-        self._commit()
+        if not (yield from self._confirm()):
+            return
         if kind == "local":
             yield from self._loopback()
             return
         if not (yield from self._neighbour(dec, oif)):
             return
         yield from self._egress(oif, Disposition.SENT, "sent")
+
+    def _local_too_big(self, dec: Any, oif: str | None) -> Generator[Stage, None, bool]:
+        """ip_append_data: a UDP / ICMP datagram with DF (IP_PMTUDISC_DO) bigger than the
+        route's MTU is refused by sendmsg() with EMSGSIZE; nothing is sent."""
+        p = self.pkt
+        if not (self.v4 and p.df and p.proto in (1, 17) and not self.fragment):
+            return False
+        mtu = dec.mtu
+        iface = self.snap.interface(oif) if oif else None
+        if mtu is None and iface is not None:
+            mtu = iface.mtu
+        if mtu is None or p.ip_length <= mtu:
+            return False
+        s = self.stage("sending socket", StageResult.DROPPED,
+                       f"{p.ip_length} bytes with DF set do not fit the MTU {mtu} of the route "
+                       f"via {oif}: sendmsg() fails with EMSGSIZE before any hook",
+                       name="datagram size", kind=StageKind.SOCKET,
+                       functions=("ip_append_data",))
+        yield s
+        self.end(Disposition.DROPPED, "frag-needed", f"the datagram is larger than the MTU "
+                 f"{mtu} and may not be fragmented (EMSGSIZE)", s.name,
+                 hint="send smaller datagrams, or allow fragmentation (IP_PMTUDISC_DONT)")
+        return True
 
     def _loopback(self) -> Iterator[Stage]:
         old = self.pkt

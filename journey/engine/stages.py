@@ -172,6 +172,8 @@ VERDICT_CODES: dict[str, CodeInfo] = {
     "forwarded": CodeInfo("forwarded", "routed through this host and transmitted"),
     "sent": CodeInfo("sent", "a locally generated packet transmitted on an interface"),
     "filter-drop": CodeInfo("dropped", "a netfilter rule or chain policy dropped it"),
+    "nat-clash": CodeInfo("dropped", "NAT found no free tuple: the new conntrack entry "
+                                     "clashes with another flow's at confirm"),
     "reject": CodeInfo("rejected", "a REJECT rule dropped it and answered the sender"),
     "no-route": CodeInfo("dropped", "no route matches the destination"),
     "blackhole": CodeInfo("dropped", "a blackhole route discards it silently"),
@@ -191,6 +193,8 @@ VERDICT_CODES: dict[str, CodeInfo] = {
                                           "with no matching connection: RST"),
     "reassembly": CodeInfo("dropped", "a lone fragment is held for reassembly; the other "
                            "fragments are not in this trace"),
+    "beyond-scope": CodeInfo("dropped", "an IPv6 link-local source would be forwarded to "
+                             "another link: ICMPv6 beyond scope"),
     "icmp-ignored": CodeInfo("dropped", "echo requests are ignored by a sysctl"),
     "not-for-us": CodeInfo("dropped", "the frame's destination MAC is another host's"),
     "link-down": CodeInfo("dropped", "the interface is down"),

@@ -192,6 +192,11 @@ def send_redirects(snap: HostSnapshot, ifname: str) -> SysctlValue:
     return conf(snap, Family.IPV4, ifname, "send_redirects", 1, Combine.OR)
 
 
+def shared_media(snap: HostSnapshot, ifname: str) -> SysctlValue:
+    """IN_DEV_SHARED_MEDIA: all OR iface (kernel default 1): redirects to any on-link sender."""
+    return conf(snap, Family.IPV4, ifname, "shared_media", 1, Combine.OR)
+
+
 def bc_forwarding(snap: HostSnapshot, ifname: str) -> SysctlValue:
     """Directed broadcasts are forwarded (IN_DEV_BFORWARD: all AND iface)."""
     return conf(snap, Family.IPV4, ifname, "bc_forwarding", 0, Combine.AND)

@@ -802,6 +802,8 @@ def compare(obs: Observed, journey: Any) -> list[Mismatch]:
                 continue
             numeric = k in ("tos", "mark")
             same = (ev is not None and int(ev, 0) == int(kv, 0)) if numeric else ev == kv
+            if not same and k in ("src", "dst") and ev is not None:
+                same = _same_addr(ev, kv)  # ::ffff:10.1.0.1 is printed ::ffff:a01:1 by Python
             if not same:
                 out.append(Mismatch(f"final.{k}", kv, str(ev)))
     er = engine_rules(journey)
@@ -830,6 +832,13 @@ def compare(obs: Observed, journey: Any) -> list[Mismatch]:
         if es != obs.socket:
             out.append(Mismatch("socket", obs.socket, str(es)))
     return out
+
+
+def _same_addr(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
 
 
 def _addr(a: str) -> str:

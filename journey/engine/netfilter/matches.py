@@ -806,6 +806,59 @@ def _m_addrtype(m: Match, cc: CompileCtx) -> list[Cond]:
     return out
 
 
+@match("rpfilter")
+def _m_rpfilter(m: Match, cc: CompileCtx) -> list[Cond]:
+    """xt_rpfilter (rpfilter_mt / rpfilter_mt6): a reverse lookup with the source as the
+    destination from ``iif lo``; strict: the route must use the input interface."""
+    loose = m.option("loose") is not None
+    vmark = m.option("validmark") is not None
+    acc_local = m.option("accept-local") is not None
+    invert = m.option("invert") is not None
+
+    def p(env: Env) -> Result:
+        from journey.engine import routing
+
+        pkt, dev = env.pkt, env.in_iface
+        iface = env.snap.interface(dev) if dev else None
+        if dev is None or (iface is not None and iface.is_loopback):
+            return not invert  # rpfilter_is_loopback
+        src, dst = pkt.src, pkt.dst
+        if src is None:
+            return Unsure(not invert, "source not chosen yet: assumed to pass rpfilter")
+        mark = pkt.mark if vmark else 0
+        lo = routing.routing_index(env.snap).loopback
+        if pkt.family is Family.IPV4:
+            if int(src) == 0 and (int(dst) == 0xFFFFFFFF or dst in _LOCAL_MCAST4):
+                return not invert
+            bsrc = None if (dst.is_multicast or int(dst) in (0, 0xFFFFFFFF)) else dst
+            dec = routing.fib_lookup(env.snap, family=Family.IPV4, dst=src, src=bsrc, iif=lo,
+                                     mark=mark, tos=pkt.tos & 0x1C)
+        else:
+            if src.is_unspecified:
+                return not invert
+            bsrc = dst if not (dst.is_multicast or dst.is_link_local
+                               or dst == ipaddress.IPv6Address("::1")) else None
+            ll = src.is_link_local
+            dec = routing.fib_lookup(env.snap, family=Family.IPV6, dst=src, src=bsrc, iif=lo,
+                                     mark=mark, proto=pkt.proto, oif=dev if ll else None)
+        kind = str(dec.kind)
+        if kind == "local":
+            ok = acc_local
+        elif kind != "unicast":
+            ok = False
+        else:
+            route = dec.route
+            devs = {dec.oif} | ({nh.dev for nh in route.nexthops} if route is not None else set())
+            ok = loose or dev in devs
+        if dec.uncertain:
+            return Unsure(ok != invert, "the reverse route lookup is uncertain")
+        return ok != invert
+    return [Cond(m.text(), p)]
+
+
+_LOCAL_MCAST4 = ipaddress.ip_network("224.0.0.0/24")
+
+
 # -- ranges, mac, pkttype, length, ttl, tos ------------------------------------------------------
 
 @match("iprange")
@@ -1474,7 +1527,6 @@ for _name, _why in {
     "cgroup": "the sending process's cgroup is not known",
     "tcpmss": "the TCP MSS option is not modelled",
     "time": "the time of day is not modelled",
-    "rpfilter": "the rpfilter match's route lookup is not modelled here",
     "devgroup": "interface groups are not modelled here",
     "realm": "route realms are not modelled",
     "cpu": "the receiving CPU is not known",

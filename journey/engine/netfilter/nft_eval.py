@@ -33,7 +33,6 @@ from journey.engine.cache import per_snapshot
 from journey.engine.netfilter.matches import DSCP_CLASSES, PROTOCOLS, SERVICES, Env
 from journey.engine.netfilter.pipeline import BaseChain, Hook
 from journey.engine.netfilter.targets import (
-    NatBinding,
     RejectSpec,
     TargetResult,
     _binding,
@@ -1455,7 +1454,7 @@ def native_base_chains(snap: HostSnapshot) -> tuple[BaseChain, ...]:
                 continue
             out.append(BaseChain(hook=hook, priority=c.priority, nf_family=t.family, table=t.name,
                                  chain=c.name, backend="native", kind=_kind(c),
-                                 policy=(c.policy or "accept").upper()))
+                                 policy=(c.policy or "accept").upper(), handle=t.handle or 0))
     return tuple(out)
 
 
@@ -1588,8 +1587,7 @@ def walk_native(snap: HostSnapshot, base: BaseChain, env: Env) -> NativeResult:
         res = verdict.res
         if res is not None and res.nat is not None:
             nat = res.nat
-            res = replace(res, nat=NatBinding(nat.kind, nat.addr, nat.port,
-                                              replace(cr.ref), nat.text, nat.uncertain))
+            res = replace(res, nat=replace(nat, rule=replace(cr.ref)))
         return _finish(vk, evals, hit, ev, cr.rule, False, res, uncertain, notes, base, fam)
     _ = where
 

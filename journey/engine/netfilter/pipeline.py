@@ -11,7 +11,9 @@ priority 0. The kernel (``nf_hook_entries_grow``) inserts a new hook *before* ex
 the same priority, so the table registered last runs first; a snapshot cannot tell which was
 registered last. We put iptables-nft before iptables-legacy (the usual order on hosts where a
 legacy tool such as ferm ran at boot and an nft-backed one later) and say so in the stage notes
-(``ORDER_NOTE``).
+(``ORDER_NOTE``). Between nf_tables base chains (iptables-nft tables and native nft tables) of
+equal priority the snapshot does tell: table handles count up in creation order, so the table
+with the higher handle registered its hooks later and runs first (``NFT_ORDER_NOTE``).
 
 Pure: depends only on ``journey.model``; no I/O, no textual, no rich.
 """
@@ -19,7 +21,7 @@ Pure: depends only on ``journey.model``; no I/O, no textual, no rich.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from journey.engine.cache import per_snapshot
 from journey.model.family import Family
@@ -28,6 +30,7 @@ from journey.model.snapshot import HostSnapshot
 
 __all__ = [
     "BACKEND_LABEL",
+    "NFT_ORDER_NOTE",
     "ORDER_NOTE",
     "PRIORITIES",
     "TABLE_HOOKS",
@@ -87,6 +90,13 @@ ORDER_NOTE = (
 )
 
 
+NFT_ORDER_NOTE = (
+    "several nftables tables hook here at the same priority: the kernel runs the base chain "
+    "registered last first; journey orders them by table handle (creation order), which is "
+    "wrong only if a base chain was added to an older table later"
+)
+
+
 def priority_of(table: str, hook: Hook) -> int:
     """Priority of an iptables table's base chain on a hook."""
     if table == "nat":
@@ -117,6 +127,7 @@ class BaseChain:
     backend: str  # "nft" (iptables-nft) | "legacy" | "native" (nft ruleset, later)
     kind: str  # "filter" | "nat" | "route"
     policy: str  # ACCEPT / DROP
+    handle: int = 0  # nf_tables table handle (creation order; 0: unknown / legacy)
 
     @property
     def family(self) -> Family:
@@ -141,7 +152,7 @@ class Pipeline:
                 other = Family.IPV6
                 by_hook.setdefault((c.hook, other), []).append(c)
         self._by_hook: dict[tuple[Hook, Family], tuple[BaseChain, ...]] = {
-            k: tuple(sorted(v, key=lambda c: (c.priority, _BACKEND_ORDER.get(c.backend, 9))))
+            k: tuple(sorted(v, key=_order_key))
             for k, v in by_hook.items()
         }
         self._dumps = dumps
@@ -166,8 +177,24 @@ class Pipeline:
         return d.table(base.table) if d is not None else None
 
     def mixed_backends(self, hook: Hook, family: Family) -> bool:
-        """Both iptables-nft and iptables-legacy have a base chain on this hook."""
-        return len({c.backend for c in self.chains(hook, family)}) > 1
+        """Both iptables-legacy and an nf_tables backend have a base chain on this hook."""
+        backends = {c.backend for c in self.chains(hook, family)}
+        return "legacy" in backends and len(backends) > 1
+
+    def nft_tie(self, base: BaseChain) -> bool:
+        """Another nf_tables table has a base chain at the same priority on ``base``'s hook."""
+        if base.backend == "legacy":
+            return False
+        return any(c.priority == base.priority and c.backend != "legacy"
+                   and (c.nf_family, c.table) != (base.nf_family, base.table)
+                   for c in self.chains(base.hook, base.family))
+
+
+def _order_key(c: BaseChain) -> tuple[int, int, int, int]:
+    """Priority, then nf_tables before legacy, then the later-created nf_tables table first
+    (``nf_hook_entries_grow`` inserts a new hook before those of equal priority)."""
+    return (c.priority, 1 if c.backend == "legacy" else 0, -c.handle,
+            _BACKEND_ORDER.get(c.backend, 9))
 
 
 @per_snapshot()
@@ -190,7 +217,14 @@ def build_pipeline(snap: HostSnapshot) -> Pipeline:
                     table=table.name, chain=chain.name, backend=backend,
                     kind=_kind(table.name, hook), policy=chain.policy or "ACCEPT",
                 ))
-    from journey.engine.netfilter.nft_eval import native_base_chains  # (cycle: it imports us)
+    from journey.engine.netfilter.nft_eval import (  # (cycle: it imports us)
+        native_base_chains,
+        native_ruleset,
+    )
 
+    nr = native_ruleset(snap)
+    handles = {(t.family, t.name): t.handle or 0 for t in nr.ruleset.tables} if nr else {}
+    chains = [replace(c, handle=handles.get((c.nf_family, c.table), 0)) if c.backend == "nft"
+              else c for c in chains]
     chains.extend(native_base_chains(snap))
     return Pipeline(tuple(chains), dumps)

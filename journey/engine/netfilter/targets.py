@@ -53,6 +53,8 @@ class NatBinding:
     rule: RuleRef
     text: str
     uncertain: bool = False
+    manip: str = ""  # "src" | "dst": which side of the tuple the binding rewrites
+    ports: tuple[int, int] | None = None  # the --to port range (None: no range given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,7 +499,8 @@ def _binding(env: Env, kind: str, ref: RuleRef, dst: bool, addr: IPAddress | Non
     hp = (f"[{where}]:{p}" if where is not None and where.version == 6 else f"{where}:{p}") if (
         has_ports and p is not None) else str(where)
     text = f"{kind} to {hp}" + (f" ({'; '.join(notes)})" if notes else "")
-    nat = NatBinding(kind, new.dst if dst else new.src, p if has_ports else None, ref, text, uncertain)
+    nat = NatBinding(kind, new.dst if dst else new.src, p if has_ports else None, ref, text, uncertain,
+                     "dst" if dst else "src", ports if has_ports else None)
     return TargetResult("accept", text, uncertain, nat=nat)
 
 

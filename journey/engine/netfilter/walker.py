@@ -51,6 +51,7 @@ from journey.engine.netfilter.matches import (
 from journey.engine.netfilter.nft_eval import NativeResult, walk_native
 from journey.engine.netfilter.pipeline import (
     BACKEND_LABEL,
+    NFT_ORDER_NOTE,
     ORDER_NOTE,
     PRIORITIES,
     BaseChain,
@@ -715,6 +716,8 @@ def run_hook(snap: HostSnapshot, pipeline: Pipeline, pkt: Packet, ctx: HookConte
         notes: list[str] = []
         if mixed:
             notes.append(ORDER_NOTE)
+        if pipeline.nft_tie(base):
+            notes.append(NFT_ORDER_NOTE)
         ct = env.ct
         if base.kind == "nat":
             skip: str | None = None
