@@ -836,3 +836,77 @@ def test_rpfilter_match_reverse_lookup(opts: str, src: str, dropped: bool) -> No
     j = run(f"in eth1 udp {src}:5000 > 10.0.0.1:53", replace(SNAP, iptables=(dump,)))
     assert not j.uncertain
     assert (j.verdict.disposition is Disposition.DROPPED) is dropped
+
+
+# -- the kernel's answers leave through OUTPUT; established / TIME-WAIT sockets ----------------
+
+_OUT_DROP = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p tcp --sport 22 -j DROP
+-A OUTPUT -p tcp --sport 81 -j DROP
+-A OUTPUT -p icmp -j DROP
+COMMIT
+"""
+
+
+def _out_drop_snap() -> HostSnapshot:
+    dump = parse_iptables_save(_OUT_DROP, source="iptables-save", family=V4, backend=Backend.NFT)
+    return build_snap(iptables=(dump,))
+
+
+def test_syn_ack_dropped_in_output_is_not_a_reply() -> None:
+    # kernel (t-reply-synack-output-drop): the listener takes the SYN, its SYN-ACK dies in OUTPUT
+    j = run("in eth0 tcp 198.51.100.7:40000 > 192.0.2.10:22 flags S", _out_drop_snap())
+    assert (j.verdict.disposition, j.verdict.code) == (Disposition.DELIVERED, "delivered")
+    assert j.verdict.replies == ()
+    assert "syn-ack answer is dropped by" in j.verdict.reason
+    assert all(r.chain != "OUTPUT" for r in j.rules_hit)  # the answer's hits are not the SYN's
+
+
+def test_refusal_whose_answer_is_dropped_is_a_drop() -> None:
+    snap = _out_drop_snap()
+    rst = run("in eth0 tcp 198.51.100.7:40001 > 192.0.2.10:81 flags S", snap)
+    assert (rst.verdict.disposition, rst.verdict.code) == (Disposition.DROPPED, "no-socket")
+    assert rst.verdict.replies == ()
+    unreach = run("in eth0 udp 198.51.100.7:4000 > 192.0.2.10:54", snap)
+    assert unreach.verdict.replies == ()
+    assert unreach.verdict.disposition is Disposition.DROPPED
+    # an answer OUTPUT lets through stays
+    ok = run("in eth0 tcp 198.51.100.7:40002 > 192.0.2.10:82 flags S", snap)
+    assert (ok.verdict.disposition, [r.kind for r in ok.verdict.replies]) == (
+        Disposition.REJECTED, ["tcp-rst"])
+
+
+def test_syn_on_established_connection_gets_challenge_ack() -> None:
+    # kernel (t-sock-tcp-established): TcpExt.TCPSYNChallenge, nothing delivered
+    j = run("in eth0 tcp 198.51.100.7:50000 > 192.0.2.10:22 flags S")
+    assert (j.verdict.disposition, j.verdict.code) == (Disposition.DROPPED, "challenge-ack")
+    assert j.verdict.socket is not None and j.verdict.socket.pid == 150
+    assert not j.verdict.uncertain
+
+
+def test_time_wait_match_is_uncertain() -> None:
+    tw = Socket("tcp", V4, "TIME-WAIT", ip("192.0.2.10"), 9999, ip("198.51.100.7"), 50001)
+    snap = build_snap(sockets=(*SNAP.sockets, tw))
+    j = run("in eth0 tcp 198.51.100.7:50001 > 192.0.2.10:9999 flags S", snap)
+    assert j.verdict.uncertain
+
+
+def test_link_local_destination_without_scope_is_uncertain() -> None:
+    """``local udp > [fe80::3]:53`` with fe80::/64 on two interfaces: the kernel takes whichever
+    route was added first (link-up timing), so the engine must say it cannot know."""
+    v6 = Family.IPV6
+    snap = HostSnapshot(
+        Provenance("h", "6.18", "2026-01-01T00:00:00Z", "0", 0, None, "live"),
+        interfaces=(Interface(1, "lo", flags=("UP", "LOOPBACK"), operstate="UNKNOWN"),
+                    _iface(2, "h0", "02:00:00:00:00:01"), _iface(3, "h1", "02:00:00:00:00:02")),
+        addresses=(Address(2, "h0", ip("fe80::1"), 64, scope="link"),
+                   Address(3, "h1", ip("fe80::11"), 64, scope="link")),
+        routes=(Route(v6, 254, ipaddress.ip_network("fe80::/64"), dev="h0", metric=256, protocol="kernel"),
+                Route(v6, 254, ipaddress.ip_network("fe80::/64"), dev="h1", metric=256, protocol="kernel")),
+    )
+    j = run("local udp > [fe80::3]:53", snap)
+    assert j.verdict.egress in ("h0", "h1")
+    assert j.uncertain

@@ -142,6 +142,7 @@ class Walk:
     fate: _Fate | None = None
     done: list[Stage] = field(default_factory=list)
     uncertain: bool = False
+    follow_replies: bool = True  # walk the kernel's answers through OUTPUT (not for an answer)
 
     def __post_init__(self) -> None:
         self.pkt = self.packet
@@ -227,6 +228,8 @@ class Walk:
                 and f.disposition in (Disposition.DELIVERED, Disposition.FORWARDED,
                                       Disposition.SENT):
             self._commit()
+        if self.follow_replies and self.replies:
+            self._replies_through_output()
         if self.ct_in_use and self.stack_replies:
             self._stack_replies_through_conntrack()
         verdict = Verdict(
@@ -628,6 +631,39 @@ class Walk:
             # existing flow whose NAT is already decided
             self.ct = replace(self.ct, source="flow", entry=self.flows[0])
 
+    def _replies_through_output(self) -> None:
+        """The kernel's answers (SYN-ACK, RST, ICMP errors, echo replies) leave like local
+        packets: output routing, OUTPUT and POSTROUTING. An answer a netfilter rule drops there
+        never leaves (a SYN-ACK is retransmitted by the timer and dropped again); a refusal whose
+        every answer is dropped is a silent drop. The answer's own rule hits are not the
+        packet's: only the outcome is kept."""
+        assert self.fate is not None
+        kept: list[Reply] = []
+        remap: dict[int, int] = {}
+        lost: list[str] = []
+        for i, r in enumerate(self.replies):
+            if r.packet is not None:
+                sub = Walk(self.snap, r.packet, self.flows, "", (), follow_replies=False)
+                for _ in sub.stages():
+                    pass
+                f = sub.fate
+                if f is not None and f.code in ("filter-drop", "reject"):
+                    lost.append(f"its {r.kind} answer is {f.reason} (stage {f.stage})")
+                    if f.uncertain or sub.uncertain:
+                        self.fate.uncertain = True
+                    continue
+            remap[i] = len(kept)
+            kept.append(r)
+        if not lost:
+            return
+        self.stack_replies = [remap[i] for i in self.stack_replies if i in remap]
+        self.replies = kept
+        f = self.fate
+        f.reason = f"{f.reason}; " + "; ".join(lost)
+        if f.disposition is Disposition.REJECTED and not kept:
+            f.disposition = Disposition.DROPPED
+        self.uncertain = self.uncertain or f.uncertain
+
     def _stack_replies_through_conntrack(self) -> None:
         """The answers the local stack sent (SYN-ACK, RST, echo reply) pass conntrack in OUTPUT
         in the reply direction of the flow this packet confirmed: record that in the flows."""
@@ -963,6 +999,26 @@ class Walk:
                      "segment; the listener answers with a RST", s.name, socket=ref,
                      uncertain=True)
             return
+        if tcp and m.how == "established" and "S" in p.tcp_flags and "R" not in p.tcp_flags \
+                and sock.state not in ("SYN-SENT", "TIME-WAIT"):
+            # tcp_validate_incoming: a SYN on a synchronized connection, in window or not
+            notes.append("the challenge ACK goes to the packet's source (rate-limited per socket "
+                         "by net.ipv4.tcp_invalid_ratelimit): not listed as a reply")
+            s = self.stage("socket lookup", StageResult.DROPPED,
+                           f"the established connection {socket_text(sock)}{proc} takes the SYN: "
+                           "a SYN on a synchronized connection is answered with a challenge ACK "
+                           "and discarded", kind=StageKind.SOCKET,
+                           functions=(*funcs, "tcp_validate_incoming", "tcp_send_challenge_ack"),
+                           detail=detail, notes=notes, uncertain=m.uncertain)
+            yield s
+            self.end(Disposition.DROPPED, "challenge-ack", "a SYN for an established "
+                     "connection: the kernel answers a challenge ACK and discards it", s.name,
+                     socket=ref, uncertain=m.uncertain)
+            return
+        if tcp and m.how == "established":
+            notes.append("the connection's sequence numbers are not in the snapshot: the "
+                         "segment is assumed in window (else the kernel answers a duplicate ACK "
+                         "and discards it)")
         s = self.stage("socket lookup", StageResult.DELIVERED,
                        f"{m.how} socket {socket_text(sock)}{proc} receives it",
                        kind=StageKind.SOCKET, functions=funcs, detail=detail, notes=notes,

@@ -165,7 +165,9 @@ def lookup_socket(snap: HostSnapshot, pkt: Packet, *, dev: str | None) -> Socket
             reasons[i] = f"4-tuple matches ({s.state})"
             if s.state == "TIME-WAIT":
                 notes.append("the matching connection is in TIME-WAIT: the kernel answers from "
-                             "the timewait socket (a new SYN may reopen it); not modelled exactly")
+                             "the timewait socket (an ACK or RST, or a new SYN reopens it through "
+                             "a listener, depending on sequence numbers and timestamps the "
+                             "snapshot does not hold); not modelled exactly")
             continue
         # UDP: __udp4_lib_lookup compute_score
         score = 2 if s.family is Family.IPV4 else 1
@@ -215,6 +217,8 @@ def lookup_socket(snap: HostSnapshot, pkt: Packet, *, dev: str | None) -> Socket
     detail = SocketDetail(candidates=tuple(cands),
                           winner=socket_text(winner) if winner is not None else None,
                           process=proc.name if proc else None, pid=proc.pid if proc else None)
+    if winner is not None and how == "established" and winner.state == "TIME-WAIT":
+        uncertain = True
     if winner is not None and not winner.processes:
         notes.append("the snapshot does not record the owning process of this socket")
     return SocketMatch(winner, how, detail, tuple(dict.fromkeys(notes)), uncertain)

@@ -191,6 +191,8 @@ VERDICT_CODES: dict[str, CodeInfo] = {
                                       "unreachable"),
     "no-connection": CodeInfo("rejected", "a non-SYN TCP segment reached a listening socket "
                                           "with no matching connection: RST"),
+    "challenge-ack": CodeInfo("dropped", "a SYN for an established connection: the kernel "
+                                         "answers a challenge ACK and discards it"),
     "reassembly": CodeInfo("dropped", "a lone fragment is held for reassembly; the other "
                            "fragments are not in this trace"),
     "beyond-scope": CodeInfo("dropped", "an IPv6 link-local source would be forwarded to "

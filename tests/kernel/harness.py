@@ -77,6 +77,14 @@ class Listener:
     proto: str  # tcp | udp
     addr: str  # "0.0.0.0", "::", "10.1.0.1"
     port: int
+    # socket options (set before bind): SO_REUSEPORT, IPV6_V6ONLY (a ``::`` socket is
+    # dual-stack unless set), SO_BINDTODEVICE
+    reuseport: bool = False
+    v6only: bool = False
+    device: str | None = None
+    # connect() after bind, before the snapshot: a connected UDP socket, or for tcp a *client*
+    # (no listen) whose connection to a listener of the scenario is established over lo
+    connect: tuple[str, int] | None = None
 
     def text(self) -> str:
         a = f"[{self.addr}]" if ":" in self.addr else self.addr
@@ -441,6 +449,16 @@ class Lab:
         self.lo_sock = in_netns(h.name, _packet_socket("lo"))
         for lst in sc.listeners:
             self.listening.append(_Listening(lst, in_netns(h.name, _listen_socket(lst))))
+        if any(lst.proto == "tcp" and lst.connect is not None for lst in sc.listeners):
+            # the clients' connections (over lo) are the scenario's setup, not packet events
+            time.sleep(0.05)
+            for lsn in self.listening:
+                if lsn.listener.proto == "tcp" and lsn.listener.connect is None:
+                    with contextlib.suppress(BlockingIOError, OSError):
+                        while True:
+                            conn, _ = lsn.sock.accept()
+                            conn.setblocking(False)
+                            lsn.conns.append(conn)
         # the snapshot, before the trace table exists
         self._collect()
         self._rule_map()
@@ -874,10 +892,17 @@ def _listen_socket(lst: Listener) -> Callable[[], socket.socket]:
         fam = socket.AF_INET6 if ":" in lst.addr else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM if lst.proto == "tcp" else socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if lst.reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if fam == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(lst.v6only))
+        if lst.device:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, lst.device.encode())
         s.bind((lst.addr, lst.port))
-        if lst.proto == "tcp":
+        if lst.connect is not None:
+            s.settimeout(2)
+            s.connect(lst.connect)
+        elif lst.proto == "tcp":
             s.listen(16)
         s.setblocking(False)
         return s

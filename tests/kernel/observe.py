@@ -471,6 +471,16 @@ def _answers(h: Hdr, pkt: Any) -> bool:
     return pkt.src is not None or h.src == str(pkt.dst)
 
 
+def _positive_answer(h: THdr, pkt: Any) -> bool:
+    """A traced SYN-ACK or echo reply addressed back to the packet's sender: the socket layer
+    or the ICMP handler took the packet (even when a rule then drops the answer)."""
+    if pkt.src is None or h.dst != str(pkt.src):
+        return False
+    if h.proto == 6:
+        return flag_bits(h.flags) == flag_bits("SA") and h.dport == pkt.sport
+    return h.proto in (1, 58) and h.icmp_type in (0, 129)
+
+
 def _is_error(h: Hdr | THdr) -> bool:
     if h.proto == 1:
         return h.icmp_type in ERROR_REPLIES_V4
@@ -523,6 +533,7 @@ def interpret(raw: RawObservation, lab: Lab) -> Observed:
     for ev in events:
         by_id.setdefault(ev.id, []).append(ev)
     own_ids: set[str] = set()
+    answered = False
     for tid, evs in by_id.items():
         pkts = [e for e in evs if e.kind == "packet"]
         # an ingress (netdev) event may print the packet as raw payload (@ll/@nh on lo):
@@ -536,6 +547,8 @@ def interpret(raw: RawObservation, lab: Lab) -> Observed:
             continue
         if _same_kind(th, pkt) and _related(th, pkt):
             own_ids.add(tid)
+        elif _positive_answer(th, pkt):
+            answered = True  # a SYN-ACK / echo reply left the socket layer (maybe dropped later)
     own_events = [e for e in events if e.id in own_ids]
     obs.trace = [f"{e.id} {e.family} {e.table} {e.chain} {e.kind} {e.text}" for e in own_events]
     hits: list[str] = []
@@ -612,7 +625,7 @@ def interpret(raw: RawObservation, lab: Lab) -> Observed:
         obs.final = _final_from_hdr(h)
         if "post_end" in marks:
             obs.final["mark"] = hex(marks["post_end"])
-    elif "in_end" in reached and (delivered_evidence or positive) and not errors:
+    elif "in_end" in reached and (delivered_evidence or positive or answered) and not errors:
         obs.disposition = "delivered"
         at_input = last_pkt.get("in_end")
         if at_input is not None:
