@@ -59,6 +59,10 @@ def read_packets(path: str) -> list[tuple[Packet, str, str]]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise JourneyError(f"cannot read packets file: {exc.strerror or exc}", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise JourneyError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                           f"{exc.start})", file=path, line=exc.object.count(b"\n", 0, exc.start) + 1
+                           ) from None
     out: list[tuple[Packet, str, str]] = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()

@@ -73,6 +73,8 @@ def value_text(v: JSON, key: str = "") -> str:
         if any(c in v for c in ' \t"{}'):
             return _quote(v)
         return v
+    if v is None or isinstance(v, float):
+        return _raw(v)  # not an nft value: shown as JSON (expr_text would come back here)
     return expr_text(v, key)
 
 

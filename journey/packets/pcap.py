@@ -295,6 +295,10 @@ def _iter_pcap(mm: bytes, cap: Capture, fname: str) -> Iterator[_Record]:
         cap.problem = f"file cut short inside a record header at byte {pos}"
 
 
+# smallest valid total length of the blocks whose body is read: header, fixed fields, trailer
+_PCAPNG_MIN_LEN = {1: 20, 2: 32, 3: 16, 6: 32, 0x0A0D0D0A: 28}
+
+
 def _iter_pcapng(mm: bytes, cap: Capture, fname: str) -> Iterator[_Record]:
     size = len(mm)
     pos = 0
@@ -314,7 +318,7 @@ def _iter_pcapng(mm: bytes, cap: Capture, fname: str) -> Iterator[_Record]:
             ifaces = []
             names = []
         btype, blen = struct.unpack_from(endian + "II", mm, pos)
-        if blen < 12 or blen % 4 or pos + blen > size:
+        if blen < _PCAPNG_MIN_LEN.get(btype, 12) or blen % 4 or pos + blen > size:
             cap.complete = False
             cap.problem = f"pcapng block cut short or corrupt at byte {pos}"
             return

@@ -81,8 +81,11 @@ def save_snapshot(snap: HostSnapshot, path: str | os.PathLike[str], *, force: bo
         raise SnapshotError("is a directory, not a snapshot file name", file=str(target))
     if target.exists() and not force:
         raise SnapshotError("already exists (use --force to overwrite)", file=str(target))
-    text = json.dumps(snapshot_to_data(snap), ensure_ascii=False, separators=(",", ":"))
-    payload = text.encode("utf-8")
+    data = snapshot_to_data(snap)
+    try:
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (a "\udcXX" escape in imported JSON): escaped
+        payload = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     if _is_gzip_name(target):
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
     directory = target.parent if str(target.parent) else Path(".")

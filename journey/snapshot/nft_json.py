@@ -308,7 +308,7 @@ def _opt_int(cx: _Ctx, p: str, body: dict[str, Any], key: str) -> int | None:
     if v is None:
         return None
     if not isinstance(v, int) or isinstance(v, bool):
-        raise cx.err(f"{p}.{key}", f"expected a number, got {json.dumps(v)}")
+        raise cx.err(f"{p}.{key}", f"expected a number, got {json.dumps(thaw(v))}")
     return v
 
 

@@ -83,9 +83,21 @@ def _json_list(text: str, source: str) -> list[dict[str, Any]]:
     if not text.strip():
         return []
     data = load_json(text, source)
-    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+    if not isinstance(data, list):
         raise _err(source, "expected a JSON list of objects (the output of `ip -j ...`)")
+    for i, x in enumerate(data):
+        if not isinstance(x, dict):
+            raise _err(source, "expected an object (the output of `ip -j ...`)", field=f"[{i}]")
     return data
+
+
+def _seq(value: Any, source: str, where: str, line: int | None = None) -> list[Any]:
+    """A JSON list field (absent or null: empty); anything else is an error naming the field."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _err(source, f"expected a list, got {value!r}", line=line, field=where)
+    return value
 
 
 def _is_json(text: str) -> bool:
@@ -186,7 +198,7 @@ def _interface_from_json(item: dict[str, Any], source: str, where: str) -> Inter
         kind=kind,
         mac=mac,
         mtu=_int(item.get("mtu", 1500), source, f"{where}.mtu"),
-        flags=tuple(str(f) for f in item.get("flags", ())),
+        flags=tuple(str(f) for f in _seq(item.get("flags"), source, f"{where}.flags")),
         operstate=str(item.get("operstate", "UNKNOWN")),
         master=item.get("master"),
         link=link if isinstance(link, str) else None,
@@ -220,7 +232,7 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[tuple[Interface, ...], t
     for i, item in enumerate(_json_list(text, source)):
         iface = _interface_from_json(item, source, f"[{i}]")
         interfaces.append(iface)
-        for j, a in enumerate(item.get("addr_info", ())):
+        for j, a in enumerate(_seq(item.get("addr_info"), source, f"[{i}].addr_info")):
             if not isinstance(a, dict) or "local" not in a:
                 continue  # ip -j addr prints {} for links filtered out by family
             addresses.append(_address_from_fields(a, iface.index, iface.name, source,
@@ -259,6 +271,8 @@ class _LinkAcc:
 def _addr_text_fields(words: list[str], source: str, lineno: int) -> dict[str, Any]:
     """``inet 10.0.0.1/24 brd 10.0.0.255 scope global secondary eth0`` -> ip -j style fields."""
     family = words[0]
+    if len(words) < 2:
+        raise _err(source, f"{family} without an address", line=lineno)
     local, _, plen = words[1].partition("/")
     d: dict[str, Any] = {"family": family, "local": local,
                          "prefixlen": plen or ("32" if family == "inet" else "128")}
@@ -316,6 +330,8 @@ def parse_ip_addr_text(text: str, source: str) -> tuple[tuple[Interface, ...], t
                     k += 2
                 else:
                     k += 1
+            if "mtu" in fields:
+                _int(fields["mtu"], source, "mtu", lineno)
             current = _LinkAcc(int(m.group(1)), m.group(2), m.group(3),
                                tuple(f for f in m.group(4).split(",") if f), fields)
             if current.index not in links:
@@ -353,7 +369,7 @@ def parse_ip_addr_text(text: str, source: str) -> tuple[tuple[Interface, ...], t
                 idx = words.index("id")
                 if idx + 1 < len(words):
                     current.vlan_id = _int(words[idx + 1], source, "vlan id", lineno)
-        elif head.startswith("prog/xdp") and "id" in words:
+        elif head.startswith("prog/xdp") and "id" in words[:-1]:
             idx = words.index("id")
             mode = next((k for k in ("xdpgeneric", "xdpoffload", "xdpmulti", "xdp")
                          if k in current.fields), "xdp")
@@ -399,7 +415,8 @@ def _route_family(d: dict[str, Any], guess: _FamilyGuess) -> Family:
     for key in ("gateway", "prefsrc"):
         if isinstance(d.get(key), str):
             return guess.observe(Family.IPV6 if ":" in d[key] else Family.IPV4)
-    for nh in d.get("nexthops", ()):
+    nexthops = d.get("nexthops")
+    for nh in nexthops if isinstance(nexthops, list) else ():
         if isinstance(nh, dict) and isinstance(nh.get("gateway"), str):
             return guess.observe(Family.IPV6 if ":" in nh["gateway"] else Family.IPV4)
     return guess.fallback()
@@ -421,11 +438,14 @@ def _route_from_fields(d: dict[str, Any], guess: _FamilyGuess, source: str, wher
     if gateway is None and isinstance(d.get("via"), dict):
         gateway = d["via"].get("host")
     mtu = d.get("mtu")
-    for m in d.get("metrics", ()):
+    for m in _seq(d.get("metrics"), source, f"{where}.metrics", line):
         if isinstance(m, dict) and "mtu" in m:
             mtu = m["mtu"]
     nexthops = []
-    for k, nh in enumerate(d.get("nexthops", ())):
+    for k, nh in enumerate(_seq(d.get("nexthops"), source, f"{where}.nexthops", line)):
+        if not isinstance(nh, dict):
+            raise _err(source, f"expected an object, got {nh!r}", line=line,
+                       field=f"{where}.nexthops[{k}]")
         gw = nh.get("gateway")
         if gw is None and isinstance(nh.get("via"), dict):
             gw = nh["via"].get("host")
@@ -433,7 +453,8 @@ def _route_from_fields(d: dict[str, Any], guess: _FamilyGuess, source: str, wher
             gateway=_addr(gw, source, f"{where}.nexthops[{k}].gateway", line) if gw else None,
             dev=nh.get("dev"),
             weight=_int(nh.get("weight", 1), source, f"{where}.nexthops[{k}].weight", line),
-            flags=tuple(str(f) for f in nh.get("flags", ())),
+            flags=tuple(str(f) for f in _seq(nh.get("flags"), source,
+                                             f"{where}.nexthops[{k}].flags", line)),
         ))
     tos = d.get("tos", d.get("dsfield", 0))
     return Route(
@@ -450,7 +471,7 @@ def _route_from_fields(d: dict[str, Any], guess: _FamilyGuess, source: str, wher
         tos=_int(tos, source, f"{where}.tos", line) if tos else 0,
         mtu=_int(mtu, source, f"{where}.mtu", line) if mtu else None,
         nexthops=tuple(nexthops),
-        flags=tuple(str(f) for f in d.get("flags", ())),
+        flags=tuple(str(f) for f in _seq(d.get("flags"), source, f"{where}.flags", line)),
     )
 
 
@@ -700,6 +721,7 @@ def _neigh_from_fields(d: dict[str, Any], source: str, where: str,
     state = d.get("state", ())
     if isinstance(state, str):
         state = [state]
+    state = _seq(state, source, f"{where}.state", line)
     return Neighbour(
         family=Family.of(addr),
         address=addr,
@@ -1010,7 +1032,8 @@ def summarize_nft_text(text: str, source: str) -> tuple[NftTableSummary, ...]:
             objs.append(("set", {"family": table[0], "table": table[1], "name": words[1]}))
         elif depth == 2 and table and chain and words[0] == "type" and "hook" in words:
             d = objs[-1][1] if objs and objs[-1][0] == "chain" else {}
-            d["hook"] = words[words.index("hook") + 1]
+            at = words.index("hook") + 1
+            d["hook"] = words[at] if at < len(words) else "?"
             d["type"] = words[1]
             m = re.search(r"\bpriority\s+([^;]+);", line)
             if m:
