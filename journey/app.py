@@ -135,6 +135,12 @@ class JourneyApp(App[int]):
         self.pending_spec = spec or ""  # what the Packet screen's spec line holds (never lost)
         self.stage_index = 0  # the stage the Journey screen shows (the path map marks it)
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """As ``App.notify``, but plain text by default: messages carry file names, specs and
+        search text typed by the user, where ``[`` must not be read as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     # -- startup ------------------------------------------------------------------------------
     def on_mount(self) -> None:
         if self._initial_snapshot is not None:

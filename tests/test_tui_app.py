@@ -477,3 +477,60 @@ async def test_capture_dissection_pane(tmp_path: Path) -> None:
         await pilot.press("d")
         await pilot.pause()
         assert "###[" not in screen_text(app)
+
+
+async def test_square_brackets_typed_by_the_user_are_text_not_markup(tmp_path: Path) -> None:
+    """Regression (monkey test): "[/x" typed in the frame filter or the rule search, or in a file
+    name, crashed the app with a MarkupError; IPv6 sockets "[fe80::1]:22" lost their address."""
+    import ipaddress
+    from dataclasses import replace
+
+    from journey.model.family import Family
+    from journey.model.snapshot import Process, Socket
+
+    pcap = write_small_pcap(tmp_path / "small.pcap")
+    snap = host_snapshot()
+    v6 = Socket("tcp", Family.IPV6, "LISTEN", ipaddress.ip_address("fe80::1"), 22, uid=0,
+                processes=(Process(7, "[odd]"),))
+    snap = replace(snap, sockets=(*snap.sockets, v6))
+    app = JourneyApp(snapshot=snap, simulator=fake_simulator, pcap=str(pcap))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"[/x")
+        await pilot.pause()
+        assert "0 match '[/x'" in screen_text(app)
+        await pilot.press("escape", "4")
+        await pilot.pause()
+        chain_title = str(app.screen.query_one("#rules-title", Static).content)
+        await pilot.press("slash", *"dnat [/x")
+        await pilot.pause()
+        assert "search 'dnat [/x': 0 rules" in screen_text(app)
+        await pilot.press("escape")  # clearing the search shows the chain again
+        await pilot.pause()
+        assert str(app.screen.query_one("#rules-title", Static).content) == chain_title
+        app.do_path_action("load-snapshot", str(tmp_path / "[/nope].json"))
+        await settle(app, pilot)
+        assert any("[/nope]" in str(n.message) for n in app._notifications)
+        await pilot.press("1")
+        await pilot.pause()
+        app.screen.query_one("#host-tabs").active = "tab-sockets"  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "[fe80::1]:22" in screen_text(app) and "[odd](7)" in screen_text(app)
+        assert app.is_running
+
+
+async def test_edit_puts_the_cursor_after_the_spec() -> None:
+    """Regression (tmux): after `e`, the first key typed replaced the whole selected spec."""
+    j = dnat_journey()
+    app = JourneyApp(snapshot=host_snapshot(), simulator=fake_simulator, run=Run((j,)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        spec = app.screen.query_one("#spec", Input)
+        before = spec.value
+        assert before and spec.has_focus
+        await pilot.press(*" ttl 3")
+        await pilot.pause()
+        assert spec.value == before + " ttl 3"

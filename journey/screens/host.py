@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -96,15 +97,15 @@ class HostScreen(Screen[None]):
             return
         task, text, fraction = progress
         if task in ("collect", "snapshot"):
-            self.query_one("#start-text", Static).update(f"{text}   (escape cancels)")
+            self.query_one("#start-text", Static).update(Text(f"{text}   (escape cancels)"))
             bar.update(total=None if fraction is None else 100,
                        progress=0 if fraction is None else fraction * 100)
 
     def _on_status(self, status: str) -> None:
         if self.app.snapshot is None and status:  # type: ignore[attr-defined]
-            self.query_one("#start-text", Static).update(
+            self.query_one("#start-text", Static).update(Text(
                 f"{status}\n\nOpen a bundled sample below, press o to open a file, "
-                "or c to collect this host again.")
+                "or c to collect this host again."))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "samples" and event.option.id:

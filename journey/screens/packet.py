@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
 from journey.model.packet import Packet
 from journey.model.snapshot import HostSnapshot
@@ -72,7 +72,10 @@ class PacketScreen(Screen[None]):
 
         self.query_one("#packet-tabs", TabbedContent).active = "tab-craft"
         self.query_one(PacketForm).fill(packet, spec or format_spec(packet))
-        self.query_one("#spec").focus()
+        line = self.query_one("#spec", Input)
+        line.focus()  # focus is set from the app's queue, then Focus selects all the text:
+        # queued after both, the cursor goes to the end (typing must not replace the spec)
+        self.app.call_later(line.call_later, line.action_end)
 
     def on_packet_form_run(self, event: PacketForm.Run) -> None:
         app: Any = self.app

@@ -85,6 +85,7 @@ class RulesScreen(Screen[None]):
         self._native: NativeRules | None = None
         self._nft_node: TreeNode[Any] | None = None
         self._pending: tuple[str, str, str, int, int | None] | None = None
+        self._shown: _Node | _NftNode | None = None  # the chain shown when not searching
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -116,6 +117,7 @@ class RulesScreen(Screen[None]):
         tree.root.expand()
         self._native = None
         self._nft_node = None
+        self._shown = None
         if snap is None:
             return
         for dump in snap.iptables:
@@ -205,14 +207,15 @@ class RulesScreen(Screen[None]):
         chain = node.chain
         if chain is None:
             return
+        self._shown = node
         title = f"{_dump_label(node.dump).rsplit(' (', 1)[0]}  {node.table.name} / {chain.name}"
         if chain.policy:
             title += f"  policy {chain.policy} {_counters(chain.counters)}"
-        self.query_one("#rules-title", Static).update(title)
+        self.query_one("#rules-title", Static).update(Text(title))
         table = self._table("#", "rule", "counters")
         where = f"{node.table.name}/{chain.name}"
         for r in chain.rules:
-            table.add_row(str(r.index), r.text, _counters(r.counters))
+            table.add_row(str(r.index), Text(r.text), _counters(r.counters))
             self._rows.append(_Row(f"{where} #{r.index} (line {r.line})", r.text, _counters(r.counters)))
         if not chain.rules:
             table.add_row("", "(no rules)", "")
@@ -220,16 +223,17 @@ class RulesScreen(Screen[None]):
 
     def show_nft_chain(self, node: _NftNode, cursor: int = 0) -> None:
         t, c = node.table, node.chain
+        self._shown = node
         title = f"nft {t.family} {t.name} / {c.name}"
         if c.hook is not None:
             title += f"  type {c.type} hook {c.hook} priority {c.priority}"
             if c.policy:
                 title += f" policy {c.policy}"
-        self.query_one("#rules-title", Static).update(title)
+        self.query_one("#rules-title", Static).update(Text(title))
         table = self._table("#", "handle", "rule", "counters")
         for r in c.rules:
             cnt = counters_text(r.counters)
-            table.add_row(str(r.index), "" if r.handle is None else str(r.handle), r.text, cnt)
+            table.add_row(str(r.index), "" if r.handle is None else str(r.handle), Text(r.text), cnt)
             handle = "" if r.handle is None else f" handle {r.handle}"
             self._rows.append(_Row(f"{t.family} {t.name}/{c.name} #{r.index}{handle}", r.text))
         if not c.rules:
@@ -321,7 +325,12 @@ class RulesScreen(Screen[None]):
 
     def search(self, text: str) -> None:
         words = text.lower().split()
-        if not words:
+        if not words:  # search cleared: back to the chain shown before it
+            shown = self._shown
+            if isinstance(shown, _Node):
+                self.show_chain(shown)
+            elif isinstance(shown, _NftNode):
+                self.show_nft_chain(shown)
             return
         snap: HostSnapshot | None = self._app().snapshot
         if snap is None:
@@ -335,7 +344,7 @@ class RulesScreen(Screen[None]):
             if all(w in low for w in words):
                 found += 1
                 if found <= MAX_RESULTS:
-                    table.add_row(where, rule, counters)
+                    table.add_row(Text(where), Text(rule), counters)
                     self._rows.append(_Row(where, rule, counters))
 
         for dump in snap.iptables:
@@ -350,5 +359,5 @@ class RulesScreen(Screen[None]):
                     h = "" if nr.handle is None else f" h{nr.handle}"
                     add(f"{t.family} {t.name}/{nc.name} #{nr.index}{h}", nr.text, counters_text(nr.counters))
         more = f" (showing {MAX_RESULTS})" if found > MAX_RESULTS else ""
-        self.query_one("#rules-title", Static).update(f"search {text!r}: {found} rules{more}")
+        self.query_one("#rules-title", Static).update(Text(f"search {text!r}: {found} rules{more}"))
         self._show_detail(table.cursor_row)

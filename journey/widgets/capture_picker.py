@@ -105,7 +105,7 @@ class CapturePicker(Vertical):
         self.shown = frames[:MAX_ROWS]
         t0 = cap.frames[0].time if cap.frames else 0.0
         for f in self.shown:
-            table.add_row(str(f.no), f"{f.time - t0:.6f}", f.src, f.dst, f.protocol, f.info,
+            table.add_row(str(f.no), f"{f.time - t0:.6f}", Text(f.src), Text(f.dst), Text(f.protocol), Text(f.info),
                           key=str(f.no))
         msg = f"{cap.path.name}: {len(cap.frames)} frames"
         if text.strip():
@@ -114,7 +114,7 @@ class CapturePicker(Vertical):
             msg += f" (first {MAX_ROWS} shown: refine the filter)"
         if cap.problem:
             msg += f" — {cap.problem}"
-        status.update(msg)
+        status.update(Text(msg))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "frame-filter":
@@ -188,7 +188,7 @@ class CapturePicker(Vertical):
             box.update("")
             return
         if f.family == 0:
-            box.update(f"frame {f.no}: {f.note or 'not IP'}: cannot be simulated")
+            box.update(Text(f"frame {f.no}: {f.note or 'not IP'}: cannot be simulated"))
             return
         if snap is None:
             box.update(f"frame {f.no}: open a snapshot to guess its arrival interface")
@@ -196,7 +196,7 @@ class CapturePicker(Vertical):
         from journey.packets.pcap import frame_to_packet, guess_arrival
 
         g = guess_arrival(snap, frame_to_packet(self.capture, f))
-        box.update(f"frame {f.no}: {g.reason}")
+        box.update(Text(f"frame {f.no}: {g.reason}"))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

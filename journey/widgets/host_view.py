@@ -65,30 +65,30 @@ def render_overview(snap: HostSnapshot, source: str) -> RenderableType:
     return Group(*parts)
 
 
-def fill_interfaces(t: DataTable[str], snap: HostSnapshot) -> None:
+def fill_interfaces(t: DataTable[str | Text], snap: HostSnapshot) -> None:
     t.clear(columns=True)
     t.add_columns("#", "name", "state", "kind", "mtu", "addresses", "mac")
     for i in snap.interfaces:
         addrs = " ".join(f"{a.address}/{a.prefixlen}" for a in snap.addresses_of(i.name))
-        t.add_row(str(i.index), i.name, i.operstate if i.is_up else "DOWN", i.kind or "",
-                  str(i.mtu), addrs, i.mac or "", key=i.name)
+        t.add_row(str(i.index), Text(i.name), i.operstate if i.is_up else "DOWN", i.kind or "",
+                  str(i.mtu), Text(addrs), i.mac or "", key=i.name)
 
 
-def fill_routes(t: DataTable[str], snap: HostSnapshot) -> None:
+def fill_routes(t: DataTable[str | Text], snap: HostSnapshot) -> None:
     t.clear(columns=True)
     t.add_columns("table", "route")
     for n, r in enumerate(sorted(snap.routes, key=lambda r: (r.family, r.table != 254, r.table, -r.dst.prefixlen))):
-        t.add_row(table_name(r.table), r.text(), key=f"route-{n}")
+        t.add_row(table_name(r.table), Text(r.text()), key=f"route-{n}")
 
 
-def fill_policy(t: DataTable[str], snap: HostSnapshot) -> None:
+def fill_policy(t: DataTable[str | Text], snap: HostSnapshot) -> None:
     t.clear(columns=True)
     t.add_columns("family", "rule")
     for n, r in enumerate(sorted(snap.rules, key=lambda r: (r.family, r.priority))):
-        t.add_row(str(r.family), r.text(), key=f"rule-{n}")
+        t.add_row(str(r.family), Text(r.text()), key=f"rule-{n}")
 
 
-def fill_sockets(t: DataTable[str], snap: HostSnapshot) -> None:
+def fill_sockets(t: DataTable[str | Text], snap: HostSnapshot) -> None:
     t.clear(columns=True)
     t.add_columns("proto", "state", "local", "process", "uid")
     for n, s in enumerate(snap.sockets):
@@ -96,10 +96,12 @@ def fill_sockets(t: DataTable[str], snap: HostSnapshot) -> None:
         if s.bound_dev:
             local += f"%{s.bound_dev}"
         procs = ",".join(f"{p.name}({p.pid})" for p in s.processes)
-        t.add_row(s.proto, s.state, local, procs, "" if s.uid is None else str(s.uid), key=f"sock-{n}")
+        # plain Text: "[fe80::1]:22" or a process name must not be read as markup
+        t.add_row(s.proto, s.state, Text(local), Text(procs), "" if s.uid is None else str(s.uid),
+                  key=f"sock-{n}")
 
 
-def fill_rulesets(t: DataTable[str], snap: HostSnapshot, max_user_chains: int = 200) -> None:
+def fill_rulesets(t: DataTable[str | Text], snap: HostSnapshot, max_user_chains: int = 200) -> None:
     """One row per chain (built-in chains always; user chains unless a table has too many)."""
     t.clear(columns=True)
     t.add_columns("family", "backend", "table", "chain", "policy", "rules")
@@ -108,7 +110,7 @@ def fill_rulesets(t: DataTable[str], snap: HostSnapshot, max_user_chains: int = 
             user = [c for c in tab.chains if not c.builtin]
             for c in tab.chains:
                 if c.builtin or len(user) <= max_user_chains:
-                    t.add_row(str(d.family), str(d.backend), tab.name, c.name, c.policy or "-",
+                    t.add_row(str(d.family), str(d.backend), Text(tab.name), Text(c.name), c.policy or "-",
                               str(len(c.rules)), key=f"{d.family}/{d.backend}/{tab.name}/{c.name}")
             if len(user) > max_user_chains:
                 rules = sum(len(c.rules) for c in user)
