@@ -56,10 +56,33 @@ class PacketScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         if self.query_one("#packet-tabs", TabbedContent).active == "tab-capture":
             self._focus_frames()
+        else:
+            self._focus_spec()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id != self.query_one("#packet-tabs", TabbedContent).active:
+            return  # a stale event (the initial activation arrives after a capture switched tabs)
         if event.pane.id == "tab-capture":
             self._focus_frames()
+        else:
+            self._focus_spec()
+
+    def _focus_spec(self) -> None:
+        """On the Craft tab, typing goes to the spec line unless a form field has focus
+        (escape leaves it; then the digit keys switch screens again).
+
+        Decided when it runs, not when asked: focusing a widget makes TabbedContent show that
+        widget's tab, so a late focus must never pull the view back from the capture picker."""
+
+        def focus_if_still_crafting() -> None:
+            tabs = self.query_one("#packet-tabs", TabbedContent)
+            if tabs.active != "tab-craft" or self.app.screen is not self:
+                return
+            focused = self.app.focused
+            if focused is None or self.query_one(PacketForm) not in focused.ancestors_with_self:
+                self.query_one("#spec", Input).focus(scroll_visible=False)
+
+        self.call_after_refresh(focus_if_still_crafting)
 
     def _focus_frames(self) -> None:
         """With a capture open, keys go to its frame list (digits still switch screens)."""
