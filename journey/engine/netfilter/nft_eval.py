@@ -37,6 +37,7 @@ from journey.engine.netfilter.targets import (
     TargetResult,
     _binding,
     masquerade_source,
+    redirect_address,
 )
 from journey.errors import JourneyError
 from journey.model.family import Family, IPAddress
@@ -1149,17 +1150,9 @@ def _nat_step(cx: _Cx, kind: str, body: JSON) -> Step:
             res = _binding(env, name, ref, False, src, src, ports,
                            how + ("; " + extra if extra else ""), unc or u2)
         elif kind == "redirect":
-            if env.hook is Hook.OUTPUT:
-                a: IPAddress = (ipaddress.IPv4Address("127.0.0.1") if not v6
-                                else ipaddress.IPv6Address("::1"))
-                how = "locally generated: to the loopback address"
-            else:
-                cands = [x for x in env.snap.addresses_of(env.in_iface or "", pkt.family)
-                         if "tentative" not in x.flags]
-                if not cands:
-                    return _Verdict("drop", res=TargetResult("drop", f"redirect: {env.in_iface} has no address"))
-                a = cands[0].address
-                how = f"to the first address of {env.in_iface}"
+            a, how = redirect_address(env)
+            if a is None:
+                return _Verdict("drop", res=TargetResult("drop", f"redirect: {how}"))
             res = _binding(env, name, ref, True, a, a, ports, how + ("; " + extra if extra else ""), unc)
         else:
             res = _binding(env, name, ref, dst, first, last, ports, extra, unc)

@@ -550,6 +550,22 @@ def _t_netmap(t: Target, cc: CompileCtx, ref: RuleRef) -> TargetFn:
     return fn
 
 
+def redirect_address(env: Env) -> tuple[IPAddress | None, str]:
+    """The address REDIRECT (iptables or nft) sends the packet to (nf_nat_redirect):
+    loopback for locally generated packets, else the first address of the arrival interface;
+    (None, why) when that interface has no usable address (the kernel drops the packet)."""
+    pkt = env.pkt
+    if env.hook is Hook.OUTPUT:
+        loop: IPAddress = (ipaddress.IPv4Address("127.0.0.1") if pkt.family is Family.IPV4
+                           else ipaddress.IPv6Address("::1"))
+        return loop, "locally generated: to the loopback address"
+    cands = [a for a in env.snap.addresses_of(env.in_iface or "", pkt.family)
+             if "tentative" not in a.flags]
+    if not cands:
+        return None, f"{env.in_iface} has no address"
+    return cands[0].address, f"to the first address of {env.in_iface}"
+
+
 def masquerade_source(env: Env) -> tuple[IPAddress | None, str, bool]:
     """The address MASQUERADE picks on the out interface: (address, how, uncertain).
 
@@ -619,18 +635,8 @@ def _t_redirect(t: Target, cc: CompileCtx, ref: RuleRef) -> TargetFn:
         bad = _wrong_hook(env, "REDIRECT", True)
         if bad is not None:
             return bad
-        pkt = env.pkt
-        if env.hook is Hook.OUTPUT:
-            addr: IPAddress = (ipaddress.IPv4Address("127.0.0.1") if pkt.family is Family.IPV4
-                               else ipaddress.IPv6Address("::1"))
-            how = "locally generated: to the loopback address"
-        else:
-            cands = [a for a in env.snap.addresses_of(env.in_iface or "", pkt.family)
-                     if "tentative" not in a.flags]
-            if not cands:
-                return TargetResult("drop", f"REDIRECT: {env.in_iface} has no address, the "
-                                            "kernel drops the packet")
-            addr = cands[0].address
-            how = f"to the first address of {env.in_iface}"
+        addr, how = redirect_address(env)
+        if addr is None:
+            return TargetResult("drop", f"REDIRECT: {how}, the kernel drops the packet")
         return _binding(env, "REDIRECT", ref, True, addr, addr, ports, how)
     return fn
